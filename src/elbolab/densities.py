@@ -1,0 +1,71 @@
+"""Log-densities, in nats, elementwise and broadcasting.
+
+Conventions (``DESIGN.md``): variances travel as ``logvar``; Bernoulli parameters as
+``logits``; nothing here reduces over event dimensions unless its name says so, so callers
+choose what to sum (``.sum(-1)`` for a diagonal Gaussian over a vector).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .checks import check_floats, should_validate
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, validate: bool | None = None
+) -> torch.Tensor:
+    r"""Elementwise log-density of a univariate Gaussian, full normalizing constant.
+
+    .. math:: \log \mathcal N(x;\mu,\sigma^2) = -\tfrac12\big(\log 2\pi + \log\sigma^2
+              + (x-\mu)^2 e^{-\log\sigma^2}\big)
+
+    Shapes: ``x``, ``mean`` and ``logvar`` broadcast together; the result has the broadcast
+    shape. Units: nats. Sum the trailing event dimensions yourself for a diagonal Gaussian.
+    Computed from ``logvar`` directly (no ``exp`` then ``log``), so it is finite for
+    ``logvar`` in the whole float range where ``exp(-logvar)`` does not overflow.
+    """
+    check_floats(validate, x=x, mean=mean, logvar=logvar)
+    diff = x - mean
+    return -0.5 * torch.addcmul(logvar + LOG_2PI, diff * diff, torch.exp(-logvar))
+
+
+def bernoulli_log_prob(
+    x: torch.Tensor, logits: torch.Tensor, *, validate: bool | None = None
+) -> torch.Tensor:
+    r"""Elementwise Bernoulli log-probability from logits, never forming ``log(0)``.
+
+    .. math:: \log p(x\mid\ell) = x\,\ell - \operatorname{softplus}(\ell)
+              = x\log\sigma(\ell) + (1-x)\log(1-\sigma(\ell))
+
+    ``x`` may be binary or a continuous intensity in [0, 1] (then this is the negative binary
+    cross-entropy used by the PyTorch example VAE). Shapes broadcast; result in nats.
+    """
+    check_floats(validate, x=x, logits=logits)
+    if should_validate(validate) and bool(((x < 0) | (x > 1)).any()):
+        raise ValueError("x must lie in [0, 1] for a Bernoulli log-probability")
+    if x.shape != logits.shape:
+        x, logits = torch.broadcast_tensors(x, logits)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+
+
+def log_mean_exp(a: torch.Tensor, dim: int = 0, *, validate: bool | None = None) -> torch.Tensor:
+    r"""Numerically stable :math:`\log \frac1n \sum_i e^{a_i}` along ``dim``.
+
+    Computed as ``logsumexp(a, dim) - log n``; entries of ``-inf`` are allowed (zero
+    weights). Shape: ``a`` with ``dim`` removed.
+    """
+    if should_validate(validate):
+        if not isinstance(a, torch.Tensor) or not a.is_floating_point():
+            raise TypeError("a must be a floating-point torch.Tensor")
+        if bool(torch.isnan(a).any()) or bool((a == math.inf).any()):
+            raise ValueError("a contains NaN or +inf; expected finite values or -inf")
+    n = a.shape[dim]
+    if n < 1:
+        raise ValueError(f"a has no elements along dim={dim}")
+    return torch.logsumexp(a, dim=dim) - math.log(n)

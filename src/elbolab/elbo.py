@@ -1,0 +1,275 @@
+"""The evidence lower bound: the reparameterization trick, reconstruction terms and the
+``ELBOFramework`` that assembles them for any encoder/decoder pair.
+
+Sign convention: every function here returns a quantity to **maximize** (a log-likelihood,
+an ELBO, a bound). A loss is its negative and is called ``loss`` or ``neg_elbo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .checks import check_count, check_float_tensor, check_floats, should_validate
+from .densities import bernoulli_log_prob, gaussian_log_prob
+from .estimators import iwae_bound
+from .kl import standard_normal_kl
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
+def reparameterize(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    sample_shape: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    eps: torch.Tensor | None = None,
+    validate: bool | None = None,
+) -> torch.Tensor:
+    r"""Draw :math:`z = \mu + e^{\frac12\log\sigma^2}\odot\varepsilon`, :math:`\varepsilon\sim
+    \mathcal N(0, I)`, differentiably in μ and logvar (Kingma & Welling 2014, Sec. 2.4).
+
+    Shapes: ``mu`` and ``logvar`` broadcast to ``B``; the result is ``(*sample_shape, *B)``.
+    Pass ``generator`` for reproducible draws, or ``eps`` (of the result's shape) to supply
+    the noise yourself; then ``dz/dμ = 1`` and ``dz/dσ = ε`` exactly.
+    """
+    check_floats(validate, mu=mu, logvar=logvar)
+    shape = (*sample_shape, *torch.broadcast_shapes(mu.shape, logvar.shape))
+    if eps is None:
+        eps = torch.randn(shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    elif should_validate(validate):
+        check_float_tensor("eps", eps)
+        if tuple(eps.shape) != shape:
+            raise ValueError(f"eps must have shape {list(shape)}, got {list(eps.shape)}")
+    return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)
+
+
+def _sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
+    return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims > 0 else t
+
+
+def gaussian_reconstruction(
+    x: torch.Tensor,
+    x_mean: torch.Tensor,
+    x_logvar: torch.Tensor | float = 0.0,
+    *,
+    event_dims: int = 1,
+    validate: bool | None = None,
+) -> torch.Tensor:
+    r"""Gaussian reconstruction log-likelihood :math:`\log p(x\mid z)=\sum_j\log\mathcal N
+    (x_j;\hat\mu_j,\sigma_j^2)`, summed over the last ``event_dims`` dimensions.
+
+    ``x_logvar`` may be a learned scalar, a per-pixel tensor or a full per-example tensor; it
+    broadcasts against ``x_mean``. Returns the log-likelihood (higher is better), shape
+    ``x.shape[:-event_dims]``, in nats.
+    """
+    if not isinstance(x_logvar, torch.Tensor):
+        x_logvar = torch.as_tensor(x_logvar, dtype=x_mean.dtype, device=x_mean.device)
+    return _sum_event(gaussian_log_prob(x, x_mean, x_logvar, validate=validate), event_dims)
+
+
+def bernoulli_reconstruction(
+    x: torch.Tensor, logits: torch.Tensor, *, event_dims: int = 1, validate: bool | None = None
+) -> torch.Tensor:
+    r"""Bernoulli reconstruction log-likelihood from decoder logits,
+    :math:`\sum_j x_j\ell_j - \operatorname{softplus}(\ell_j)`, summed over the last
+    ``event_dims`` dimensions. Returns the log-likelihood (= −BCE), in nats."""
+    return _sum_event(bernoulli_log_prob(x, logits, validate=validate), event_dims)
+
+
+@dataclass
+class ELBOResult:
+    """Per-example pieces of the ELBO; all tensors of shape (batch,), in nats.
+
+    ``elbo = reconstruction − kl``. ``loss`` is the batch mean of −ELBO, ready for
+    ``.backward()``. ``mu``, ``logvar`` and ``z`` are the encoder's outputs and the sample.
+    """
+
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+
+    @property
+    def loss(self) -> torch.Tensor:
+        """Mean over the batch of −ELBO (the quantity an optimizer minimizes)."""
+        return -self.elbo.mean()
+
+
+class ELBOFramework(nn.Module):
+    """The lab's ELBO, assembled for any encoder/decoder ``nn.Module`` pair.
+
+    ``encoder(x) -> (mu, logvar)`` with latents of shape (batch, latent_dim); for
+    ``likelihood="gaussian"`` ``decoder(z) -> (x_mean, x_logvar)`` and for ``"bernoulli"``
+    ``decoder(z) -> logits``. Data ``x`` has shape (batch, *event); all event dimensions are
+    summed. Works on any device the modules live on and keeps gradients through sampling.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: str = "gaussian",
+        *,
+        validate: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.validate = validate
+
+    # -- the pieces -------------------------------------------------------------------------
+    def reparameterize(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = μ + σ·ε with ε ~ N(0, I); see :func:`reparameterize`."""
+        return reparameterize(mu, logvar, generator=generator, validate=self.validate)
+
+    def reconstruction_loss(
+        self,
+        x: torch.Tensor,
+        x_recon_mu: torch.Tensor,
+        x_recon_logvar: torch.Tensor | float | None = None,
+    ) -> torch.Tensor:
+        """**Log-likelihood** log p(x|z) summed over data dims, one value per row.
+
+        Despite the handout's name this is the *positive* log-likelihood (higher is better);
+        the loss is its negative. For ``likelihood="gaussian"`` ``x_recon_mu`` is the decoder
+        mean and ``x_recon_logvar`` its log-variance (scalar or per-pixel; ``None`` means 0).
+        For ``"bernoulli"`` ``x_recon_mu`` holds the decoder **logits** and ``x_recon_logvar``
+        must be ``None``.
+        """
+        return self._reconstruction(x, x_recon_mu, x_recon_logvar, event_dims=x.dim() - 1)
+
+    def _reconstruction(
+        self,
+        x: torch.Tensor,
+        x_recon_mu: torch.Tensor,
+        x_recon_logvar: torch.Tensor | float | None,
+        *,
+        event_dims: int,
+    ) -> torch.Tensor:
+        if self.likelihood == "bernoulli":
+            if x_recon_logvar is not None:
+                raise ValueError("x_recon_logvar must be None for a Bernoulli likelihood")
+            return bernoulli_reconstruction(
+                x, x_recon_mu, event_dims=event_dims, validate=self.validate
+            )
+        logvar = 0.0 if x_recon_logvar is None else x_recon_logvar
+        return gaussian_reconstruction(
+            x, x_recon_mu, logvar, event_dims=event_dims, validate=self.validate
+        )
+
+    def kl_regularization(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Analytic KL(q(z|x) ‖ N(0, I)), one value per row."""
+        return standard_normal_kl(mu, logvar, validate=self.validate)
+
+    # -- the bound ---------------------------------------------------------------------------
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if should_validate(self.validate):
+            check_float_tensor("x", x)
+            if x.dim() < 2:
+                raise ValueError(f"x must have shape (batch, ...), got {list(x.shape)}")
+        out = self.encoder(x)
+        if not (isinstance(out, tuple | list) and len(out) == 2):
+            raise TypeError("encoder(x) must return a pair (mu, logvar)")
+        mu, logvar = out
+        if should_validate(self.validate):
+            check_floats(True, mu=mu, logvar=logvar)
+            if mu.shape != logvar.shape or mu.dim() != 2 or mu.shape[0] != x.shape[0]:
+                raise ValueError(
+                    "encoder must return mu and logvar of shape (batch, latent_dim); got "
+                    f"{list(mu.shape)} and {list(logvar.shape)} for batch {x.shape[0]}"
+                )
+        return mu, logvar
+
+    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) for z of shape (*S, batch, latent) → (*S, batch).
+
+        The decoder sees z flattened to (N, latent), so any ``nn.Module`` works; its outputs
+        that carry that leading N are reshaped back to (*S, batch, *event), while a scalar or
+        per-pixel ``x_logvar`` broadcasts as it is.
+        """
+        lead, z_flat = z.shape[:-1], z.reshape(-1, z.shape[-1])
+        out = self.decoder(z_flat)
+
+        def unflatten(t: torch.Tensor | float | None) -> torch.Tensor | float | None:
+            if isinstance(t, torch.Tensor) and t.dim() == x.dim() and t.shape[0] == len(z_flat):
+                return t.reshape(*lead, *x.shape[1:])
+            return t
+
+        if self.likelihood == "bernoulli":
+            if not isinstance(out, torch.Tensor):
+                raise TypeError("a Bernoulli decoder(z) must return a logits tensor")
+            params = (unflatten(out), None)
+        else:
+            if not (isinstance(out, tuple | list) and len(out) == 2):
+                raise TypeError("a Gaussian decoder(z) must return a pair (x_mean, x_logvar)")
+            params = (unflatten(out[0]), unflatten(out[1]))
+        return self._reconstruction(x, *params, event_dims=x.dim() - 1)
+
+    def compute_elbo(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> ELBOResult:
+        """One-sample ELBO per example: reconstruction − KL, with the analytic KL.
+
+        .. math:: \\mathcal L(x) = \\mathbb E_{q(z|x)}[\\log p(x|z)] - \\mathrm{KL}(q(z|x)\\|p(z))
+        """
+        mu, logvar = self._encode(x)
+        z = self.reparameterize(mu, logvar, generator=generator)
+        rec = self._log_likelihood(x, z)
+        kl = self.kl_regularization(mu, logvar)
+        return ELBOResult(rec - kl, rec, kl, mu, logvar, z)
+
+    def forward(self, x: torch.Tensor) -> ELBOResult:
+        """Same as :meth:`compute_elbo`."""
+        return self.compute_elbo(x)
+
+    def log_importance_weights(
+        self,
+        x: torch.Tensor,
+        k: int,
+        *,
+        chunk_size: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        r"""log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x), shape (k, batch).
+
+        Decodes ``chunk_size`` samples at a time (all k at once by default) so memory stays
+        bounded for large k.
+        """
+        check_count("k", k)
+        if chunk_size is not None:
+            check_count("chunk_size", chunk_size)
+        mu, logvar = self._encode(x)
+        chunks = []
+        step = chunk_size or k
+        for start in range(0, k, step):
+            n = min(step, k - start)
+            z = reparameterize(mu, logvar, sample_shape=(n,), generator=generator, validate=False)
+            log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z), validate=False)
+            log_qz = gaussian_log_prob(z, mu, logvar, validate=False)
+            chunks.append(self._log_likelihood(x, z) + (log_pz - log_qz).sum(-1))
+        return torch.cat(chunks, dim=0)
+
+    def iwae_bound(
+        self,
+        x: torch.Tensor,
+        k: int,
+        *,
+        chunk_size: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Per-example k-sample importance-weighted bound (Burda et al. 2015); k = 1 is a
+        one-sample ELBO estimate with the KL estimated by sampling. Shape (batch,), nats."""
+        log_w = self.log_importance_weights(x, k, chunk_size=chunk_size, generator=generator)
+        return iwae_bound(log_w, dim=0, validate=False)

@@ -1,0 +1,206 @@
+"""Kullback–Leibler divergences: closed forms for Gaussians and a Monte Carlo estimator.
+
+All results in nats. ``gaussian_kl`` is the one Gaussian KL of the library: the VAE's
+regularizer and every diffusion step's term are computed with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .checks import (
+    check_broadcastable,
+    check_float_tensor,
+    check_floats,
+    check_positive,
+    should_validate,
+)
+from .estimators import MonteCarloEstimate, monte_carlo_mean
+
+
+def _expm1_minus_x(r: torch.Tensor) -> torch.Tensor:
+    """e^r − 1 − r ≥ 0, the variance-ratio part of a Gaussian KL (r = log σ₁²/σ₂²)."""
+    return torch.expm1(r) - r
+
+
+def gaussian_kl(
+    mu1: torch.Tensor,
+    logvar1: torch.Tensor,
+    mu2: torch.Tensor,
+    logvar2: torch.Tensor,
+    *,
+    validate: bool | None = None,
+) -> torch.Tensor:
+    r"""Elementwise KL(N(μ₁, σ₁²) ‖ N(μ₂, σ₂²)) between univariate Gaussians.
+
+    .. math:: \mathrm{KL} = \tfrac12\Big[\big(e^{r}-1-r\big)
+              + (\mu_1-\mu_2)^2 e^{-\log\sigma_2^2}\Big],\qquad r=\log\sigma_1^2-\log\sigma_2^2
+
+    which is the textbook :math:`\log\frac{\sigma_2}{\sigma_1}+\frac{\sigma_1^2+(\mu_1-\mu_2)^2}
+    {2\sigma_2^2}-\frac12` (e.g. Kingma & Welling 2014, App. B) rearranged into two non-negative
+    terms, so no cancellation between large terms occurs and the result is never negative.
+    Shapes: all four broadcast; result has the broadcast shape (sum event dims yourself).
+    """
+    check_floats(validate, mu1=mu1, logvar1=logvar1, mu2=mu2, logvar2=logvar2)
+    diff = mu1 - mu2
+    return 0.5 * torch.addcmul(_expm1_minus_x(logvar1 - logvar2), diff * diff, torch.exp(-logvar2))
+
+
+def standard_normal_kl(
+    mu: torch.Tensor, logvar: torch.Tensor, *, validate: bool | None = None
+) -> torch.Tensor:
+    r"""KL(N(μ, diag σ²) ‖ N(0, I)) summed over the last dimension.
+
+    .. math:: \mathrm{KL} = \tfrac12\sum_j\big(\mu_j^2 + e^{\log\sigma_j^2} - 1
+              - \log\sigma_j^2\big)
+
+    Kingma & Welling (2014), Appendix B. Shape: ``mu``, ``logvar`` (…, d) → (…,). Nats.
+    """
+    check_floats(validate, mu=mu, logvar=logvar)
+    return 0.5 * (mu * mu + _expm1_minus_x(logvar)).sum(dim=-1)
+
+
+def mvn_kl(
+    mu1: torch.Tensor,
+    scale_tril1: torch.Tensor,
+    mu2: torch.Tensor,
+    scale_tril2: torch.Tensor,
+    *,
+    validate: bool | None = None,
+) -> torch.Tensor:
+    r"""KL(N(μ₁, L₁L₁ᵀ) ‖ N(μ₂, L₂L₂ᵀ)) for full covariances given by Cholesky factors.
+
+    .. math:: \mathrm{KL} = \tfrac12\Big[\lVert L_2^{-1}L_1\rVert_F^2
+              + \lVert L_2^{-1}(\mu_2-\mu_1)\rVert^2 - d\Big]
+              + \sum_i \log\frac{(L_2)_{ii}}{(L_1)_{ii}}
+
+    (the trace, Mahalanobis and log-determinant terms of the Gaussian KL, Bishop 2006 / the
+    Matrix Cookbook Eq. 380) computed with triangular solves, never an explicit inverse.
+    Shapes: ``mu`` (…, d), ``scale_tril`` (…, d, d) lower triangular with positive diagonal;
+    batch dimensions broadcast; result (…,). Nats.
+    """
+    if should_validate(validate):
+        for name, m, s in (("1", mu1, scale_tril1), ("2", mu2, scale_tril2)):
+            check_float_tensor(f"mu{name}", m)
+            check_float_tensor(f"scale_tril{name}", s)
+            if s.dim() < 2 or s.shape[-1] != s.shape[-2]:
+                raise ValueError(f"scale_tril{name} must have shape (..., d, d), got {list(s.shape)}")
+            if m.dim() < 1 or m.shape[-1] != s.shape[-1]:
+                raise ValueError(
+                    f"mu{name} must have shape (..., d) with d = {s.shape[-1]} to match "
+                    f"scale_tril{name}, got {list(m.shape)}"
+                )
+            check_positive(f"diagonal of scale_tril{name}", torch.diagonal(s, dim1=-2, dim2=-1))
+        if mu1.shape[-1] != mu2.shape[-1]:
+            raise ValueError(f"mu1 and mu2 differ in dimension: {mu1.shape[-1]} vs {mu2.shape[-1]}")
+        check_broadcastable(
+            mu1=mu1[..., 0], mu2=mu2[..., 0], scale_tril1=scale_tril1[..., 0, 0],
+            scale_tril2=scale_tril2[..., 0, 0],
+        )
+    d = mu1.shape[-1]
+    batch = torch.broadcast_shapes(
+        mu1.shape[:-1], mu2.shape[:-1], scale_tril1.shape[:-2], scale_tril2.shape[:-2]
+    )
+    l1 = scale_tril1.expand(*batch, d, d)
+    l2 = scale_tril2.expand(*batch, d, d)
+    m = torch.linalg.solve_triangular(l2, l1, upper=False)
+    diff = (mu2 - mu1).expand(*batch, d).unsqueeze(-1)
+    y = torch.linalg.solve_triangular(l2, diff, upper=False).squeeze(-1)
+    trace = m.pow(2).sum(dim=(-2, -1))
+    mahalanobis = y.pow(2).sum(dim=-1)
+    logdet_ratio = (
+        torch.diagonal(l2, dim1=-2, dim2=-1).log() - torch.diagonal(l1, dim1=-2, dim2=-1).log()
+    ).sum(dim=-1)
+    return 0.5 * (trace + mahalanobis - d) + logdet_ratio
+
+
+def monte_carlo_kl(
+    samples_from_p: torch.Tensor,
+    log_p: Callable[[torch.Tensor], torch.Tensor],
+    log_q: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    validate: bool | None = None,
+) -> MonteCarloEstimate:
+    r"""Monte Carlo estimate of KL(p ‖ q) with its standard error.
+
+    .. math:: \widehat{\mathrm{KL}} = \frac1n\sum_{i=1}^n
+              \big[\log p(x_i) - \log q(x_i)\big],\qquad x_i\sim p
+
+    Unbiased; its standard error is the sample std of the log-ratio over √n.
+    Shapes: ``samples_from_p`` (n, …); ``log_p`` and ``log_q`` map it to log-densities of
+    shape (n, *batch) (summed over event dims). Returns a
+    :class:`~elbolab.estimators.MonteCarloEstimate` of batch shape. Nats.
+    """
+    if should_validate(validate):
+        check_float_tensor("samples_from_p", samples_from_p)
+        if samples_from_p.dim() < 1 or samples_from_p.shape[0] < 1:
+            raise ValueError("samples_from_p must have shape (n, ...) with n_samples >= 1")
+    lp, lq = log_p(samples_from_p), log_q(samples_from_p)
+    if should_validate(validate):
+        for name, v in (("log_p(samples)", lp), ("log_q(samples)", lq)):
+            check_float_tensor(name, v)
+            if v.dim() < 1 or v.shape[0] != samples_from_p.shape[0]:
+                raise ValueError(
+                    f"{name} must return shape (n, ...) with n = {samples_from_p.shape[0]}, "
+                    f"got {list(v.shape)}"
+                )
+    return monte_carlo_mean(lp - lq, dim=0, validate=validate)
+
+
+class KLDivergenceBuilder:
+    """The lab's KL toolbox: thin wrappers over :mod:`elbolab.kl` with the handout's names.
+
+    ``validate`` (default: the global default) is passed to every call.
+    """
+
+    def __init__(self, *, validate: bool | None = None) -> None:
+        self.validate = validate
+
+    def monte_carlo_kl(
+        self,
+        p_samples: torch.Tensor,
+        p_logprob_fn: Callable[[torch.Tensor], torch.Tensor],
+        q_logprob_fn: Callable[[torch.Tensor], torch.Tensor],
+    ) -> MonteCarloEstimate:
+        """KL(p‖q) ≈ mean of log p − log q over samples of p; see :func:`monte_carlo_kl`.
+
+        Returns a result with ``.estimate``, ``.stderr`` and ``.n``.
+        """
+        return monte_carlo_kl(p_samples, p_logprob_fn, q_logprob_fn, validate=self.validate)
+
+    def gaussian_kl_closed_form(
+        self,
+        mu1: torch.Tensor,
+        sigma1: torch.Tensor,
+        mu2: torch.Tensor,
+        sigma2: torch.Tensor,
+    ) -> torch.Tensor:
+        """Elementwise KL(N(μ₁, σ₁²) ‖ N(μ₂, σ₂²)) with *standard deviations* as arguments.
+
+        Converts to log-variances (``2·log σ``) and calls :func:`gaussian_kl`. Raises
+        ``ValueError`` for a σ that is not strictly positive.
+        """
+        mu1, sigma1, mu2, sigma2 = (_as_tensor(t) for t in (mu1, sigma1, mu2, sigma2))
+        if should_validate(self.validate):
+            check_float_tensor("mu1", mu1)
+            check_float_tensor("mu2", mu2)
+            check_positive("sigma1", sigma1)
+            check_positive("sigma2", sigma2)
+        return gaussian_kl(
+            mu1, 2 * torch.log(sigma1), mu2, 2 * torch.log(sigma2), validate=self.validate
+        )
+
+    def standard_normal_kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL(N(μ, diag e^logvar) ‖ N(0, I)) summed over the last dim: one value per row."""
+        return standard_normal_kl(mu, logvar, validate=self.validate)
+
+
+def _as_tensor(value: torch.Tensor | float) -> torch.Tensor:
+    """Python floats become float64 tensors (the lab passes plain numbers)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a tensor or a float, got {type(value).__name__}")
+    return torch.tensor(float(value), dtype=torch.float64)
