@@ -12,9 +12,17 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import check_floats, should_validate
+from .checks import (
+    check_broadcastable,
+    check_float_tensor,
+    check_floats,
+    finite_range,
+    should_validate,
+)
 
 LOG_2PI = math.log(2.0 * math.pi)
+# softplus(l) = log1p(e^l) is replaced by l above this: e^-40 < float64 epsilon, so exact.
+SOFTPLUS_LINEAR_ABOVE = 40.0
 
 
 def gaussian_log_prob(
@@ -46,12 +54,17 @@ def bernoulli_log_prob(
     ``x`` may be binary or a continuous intensity in [0, 1] (then this is the negative binary
     cross-entropy used by the PyTorch example VAE). Shapes broadcast; result in nats.
     """
-    check_floats(validate, x=x, logits=logits)
-    if should_validate(validate) and bool(((x < 0) | (x > 1)).any()):
-        raise ValueError("x must lie in [0, 1] for a Bernoulli log-probability")
-    if x.shape != logits.shape:
-        x, logits = torch.broadcast_tensors(x, logits)
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    if should_validate(validate):
+        lo, hi = finite_range("x", x)
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"x must lie in [0, 1] for a Bernoulli log-probability, got [{lo:.4g}, {hi:.4g}]"
+            )
+        check_float_tensor("logits", logits)
+        check_broadcastable(x=x, logits=logits)
+    # x·ℓ − softplus(ℓ) as one fused multiply-add; the in-place negation is autograd-safe
+    # because softplus's backward reads its input, not its output.
+    return torch.addcmul(F.softplus(logits, threshold=SOFTPLUS_LINEAR_ABOVE).neg_(), x, logits)
 
 
 def log_mean_exp(a: torch.Tensor, dim: int = 0, *, validate: bool | None = None) -> torch.Tensor:

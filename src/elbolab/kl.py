@@ -86,7 +86,9 @@ def mvn_kl(
             check_float_tensor(f"mu{name}", m)
             check_float_tensor(f"scale_tril{name}", s)
             if s.dim() < 2 or s.shape[-1] != s.shape[-2]:
-                raise ValueError(f"scale_tril{name} must have shape (..., d, d), got {list(s.shape)}")
+                raise ValueError(
+                    f"scale_tril{name} must have shape (..., d, d), got {list(s.shape)}"
+                )
             if m.dim() < 1 or m.shape[-1] != s.shape[-1]:
                 raise ValueError(
                     f"mu{name} must have shape (..., d) with d = {s.shape[-1]} to match "

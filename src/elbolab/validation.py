@@ -101,7 +101,7 @@ def format_table(validations: list[dict]) -> str:
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(header)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [line.format(*header), line.format(*("-" * w for w in widths))]
     out += [line.format(*r) for r in rows]
     n_pass = sum(v["passed"] for v in validations)

@@ -230,7 +230,8 @@ show(plot_reparameterization(z.numpy(), mu0, sigma0, ks.statistic, ks.pvalue),
 #
 # With the noise $\varepsilon$ fixed, autograd must give $\partial z/\partial\mu = 1$ and
 # $\partial z/\partial\sigma = \varepsilon$ exactly (we differentiate through
-# $\sigma = e^{\frac12\log\sigma^2}$ and divide by $\partial\sigma/\partial\log\sigma^2 = \sigma/2$).
+# $\sigma = e^{\frac12\log\sigma^2}$ and divide by
+# $\partial\sigma/\partial\log\sigma^2 = \sigma/2$).
 
 # %%
 mu_t = torch.full((1000,), 0.3, dtype=torch.float64, requires_grad=True)
