@@ -82,3 +82,40 @@ def log_mean_exp(a: torch.Tensor, dim: int = 0, *, validate: bool | None = None)
     if n < 1:
         raise ValueError(f"a has no elements along dim={dim}")
     return torch.logsumexp(a, dim=dim) - math.log(n)
+
+
+def mvn_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, scale_tril: torch.Tensor, *, validate: bool | None = None
+) -> torch.Tensor:
+    r"""Log-density of a full-covariance Gaussian :math:`\mathcal N(\mu, LL^\top)`.
+
+    .. math:: \log\mathcal N(x;\mu,LL^\top) = -\tfrac12\big(d\log2\pi
+              + \lVert L^{-1}(x-\mu)\rVert^2\big) - \sum_i\log L_{ii}
+
+    One triangular solve, no inverse. Shapes: ``x`` and ``mean`` (…, d) broadcast,
+    ``scale_tril`` (…, d, d) lower triangular with positive diagonal; result (…,). Nats.
+    """
+    if should_validate(validate):
+        check_floats(validate, x=x, mean=mean)
+        check_float_tensor("scale_tril", scale_tril)
+        if scale_tril.dim() < 2 or scale_tril.shape[-1] != scale_tril.shape[-2] or (
+            scale_tril.shape[-1] != x.shape[-1]
+        ):
+            raise ValueError(
+                f"scale_tril must have shape (..., d, d) with d = {x.shape[-1]}, "
+                f"got {list(scale_tril.shape)}"
+            )
+        if not bool((torch.diagonal(scale_tril, dim1=-2, dim2=-1) > 0).all()):
+            raise ValueError("scale_tril must have a strictly positive diagonal")
+    d = x.shape[-1]
+    diff = x - mean
+    if scale_tril.dim() == 2:  # one shared factor: a single solve with many right-hand sides
+        y = torch.linalg.solve_triangular(scale_tril, diff.reshape(-1, d).T, upper=False)
+        y = y.T.reshape(diff.shape)
+    else:
+        batch = torch.broadcast_shapes(diff.shape[:-1], scale_tril.shape[:-2])
+        y = torch.linalg.solve_triangular(
+            scale_tril.expand(*batch, d, d), diff.expand(*batch, d).unsqueeze(-1), upper=False
+        ).squeeze(-1)
+    half_logdet = torch.diagonal(scale_tril, dim1=-2, dim2=-1).log().sum(-1)
+    return -0.5 * (d * LOG_2PI + y.pow(2).sum(-1)) - half_logdet

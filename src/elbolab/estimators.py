@@ -7,6 +7,7 @@ All functions work along a sample dimension (``dim``, default 0) and broadcast o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -87,3 +88,88 @@ def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tens
     return torch.exp(
         2 * torch.logsumexp(log_weights, dim=dim) - torch.logsumexp(2 * log_weights, dim=dim)
     )
+
+
+@dataclass(frozen=True)
+class LogMeanExpEstimate:
+    r"""A Monte Carlo estimate of :math:`\log \mathbb E[w]` from log-weights.
+
+    ``log_mean`` is :math:`\log\frac1n\sum_i w_i`; ``stderr`` its delta-method standard
+    error :math:`\sqrt{(n/\mathrm{ESS}-1)/(n-1)}` (itself unreliable when the weights are
+    heavy-tailed: it is computed from the same few dominant weights); ``ess`` Kish's effective
+    sample size; ``n`` the number of weights. Tensors have the batch shape.
+    """
+
+    log_mean: torch.Tensor
+    stderr: torch.Tensor
+    ess: torch.Tensor
+    n: int
+
+
+class LogMeanExpAccumulator:
+    r"""Streaming :math:`\log\frac1n\sum_i e^{a_i}` over chunks of samples, in float64.
+
+    Keeps a running maximum and the rescaled sums :math:`\sum e^{a-m}` and
+    :math:`\sum e^{2(a-m)}`, so memory is one chunk regardless of n and nothing overflows or
+    underflows. ``update(chunk)`` takes (m, *batch); ``result()`` gives a
+    :class:`LogMeanExpEstimate`.
+    """
+
+    def __init__(self) -> None:
+        self.max: torch.Tensor | None = None
+        self.s = self.s2 = None
+        self.n = 0
+
+    def update(self, log_w: torch.Tensor) -> None:
+        a = log_w.detach().to(torch.float64)
+        cmax = a.amax(dim=0)
+        if self.max is None:
+            new_max = cmax
+            self.s = torch.zeros_like(cmax)
+            self.s2 = torch.zeros_like(cmax)
+        else:
+            new_max = torch.maximum(self.max, cmax)
+        # rescale old sums; a -inf maximum (no mass yet) contributes nothing
+        safe = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
+        if self.max is not None:
+            shift = torch.where(torch.isfinite(self.max), self.max - safe,
+                                torch.full_like(safe, -math.inf))
+            self.s = self.s * torch.exp(shift)
+            self.s2 = self.s2 * torch.exp(2 * shift)
+        self.s = self.s + torch.exp(a - safe).sum(0)
+        self.s2 = self.s2 + torch.exp(2 * (a - safe)).sum(0)
+        self.max = new_max
+        self.n += a.shape[0]
+
+    def result(self) -> LogMeanExpEstimate:
+        if self.max is None or self.n == 0:
+            raise ValueError("no samples were accumulated")
+        safe = torch.where(torch.isfinite(self.max), self.max, torch.zeros_like(self.max))
+        log_mean = safe + torch.log(self.s) - math.log(self.n)
+        ess = self.s**2 / self.s2
+        if self.n > 1:
+            rel_var = (self.n / ess - 1).clamp_min(0) / (self.n - 1)
+            stderr = rel_var.sqrt()
+        else:
+            stderr = torch.full_like(log_mean, math.inf)
+        return LogMeanExpEstimate(log_mean, stderr, ess, self.n)
+
+
+def streaming_log_mean_exp(
+    draw_log_weights: Callable[[int], torch.Tensor], n_samples: int, chunk_size: int = 65_536
+) -> LogMeanExpEstimate:
+    r"""Estimate :math:`\log\mathbb E[w]` from ``n_samples`` log-weights drawn
+    ``chunk_size`` at a time by ``draw_log_weights(m) -> (m, *batch)``.
+
+    Memory is bounded by one chunk, whatever ``n_samples``. This is the engine of naive
+    Monte Carlo (w = p(x|z), z ~ p(z)) and importance sampling (w = p(x,z)/q(z)) alike.
+    """
+    check_count("n_samples", n_samples)
+    check_count("chunk_size", chunk_size)
+    acc = LogMeanExpAccumulator()
+    done = 0
+    while done < n_samples:
+        m = min(chunk_size, n_samples - done)
+        acc.update(draw_log_weights(m))
+        done += m
+    return acc.result()

@@ -152,3 +152,250 @@ def plot_iwae_vs_k(
         ax.set_title("ELBO ≤ IWAE-k, rising with k")
         ax.legend(loc="lower right")
     return fig
+
+
+def _dim_colors(n: int) -> list:
+    return [plt.get_cmap("viridis")(v) for v in np.linspace(0.05, 0.9, n)]
+
+
+def plot_naive_mc_error(rows: list[dict]) -> Figure:
+    """Naive prior Monte Carlo: mean |error| against the exact log p(x) vs sample count, one
+    line per latent dimension, with the estimator's own reported standard error dashed."""
+    dims = sorted({r["latent_dim"] for r in rows})
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.5, 4.4), layout="constrained")
+        for d, c in zip(dims, _dim_colors(len(dims)), strict=True):
+            rr = [r for r in rows if r["latent_dim"] == d]
+            n = [r["n_samples"] for r in rr]
+            ax.loglog(n, [r["mean_abs_error"] for r in rr], "o-", color=c, ms=4, label=f"d = {d}")
+            ax.loglog(n, [r["reported_stderr"] for r in rr], ":", color=c, lw=1.2)
+        ax.axhline(1.0, color=COLORS["q"], lw=1, ls="--")
+        ax.text(ax.get_xlim()[0] * 1.3, 1.08, "1 nat", color=COLORS["q"], fontsize=9)
+        ax.set_xlabel("prior samples n")
+        ax.set_ylabel("|estimate − exact log p(x)|  (nats)")
+        ax.set_title("Naive Monte Carlo fails as the latent dimension grows\n"
+                     "(solid: measured error; dotted: the error it reports)")
+        ax.legend(ncol=2, fontsize=8, loc="lower left")
+    return fig
+
+
+def plot_samples_for_accuracy(
+    dims: Sequence[int], needed: Sequence[int | None], kl_post: Sequence[float],
+    max_samples: int, tolerance: float = 1.0,
+) -> Figure:
+    """Samples naive MC needs for ``tolerance``-nat accuracy vs latent dimension (log axis),
+    against the Chatterjee–Diaconis scale exp(KL(p(z|x) ‖ p(z)))."""
+    dims = np.asarray(dims)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+        reached = [(d, n) for d, n in zip(dims, needed, strict=True) if n is not None]
+        missed = [d for d, n in zip(dims, needed, strict=True) if n is None]
+        if reached:
+            ax.semilogy(*zip(*reached, strict=True), "o-", color=COLORS["mc"], ms=6,
+                        label=f"measured: smallest n with mean |error| ≤ {tolerance:g} nat")
+        if missed:
+            ax.semilogy(missed, [max_samples * 3] * len(missed), "^", color=COLORS["q"], ms=9,
+                        label=f"not reached with {max_samples:.0e} samples")
+        ax.semilogy(dims, np.exp(kl_post), "--", color=COLORS["exact"],
+                    label=r"$e^{\mathrm{KL}(p(z|x)\,\|\,p(z))}$ (Chatterjee & Diaconis)")
+        ax.set_xlabel("latent dimension d")
+        ax.set_ylabel("prior samples needed")
+        ax.text(0.99, 0.02, "(smallest n tried: 10)", transform=ax.transAxes, ha="right",
+                fontsize=8, color="0.4")
+        ax.set_title("The cost of naive Monte Carlo grows exponentially")
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_ess_collapse(rows: list[dict], n_samples: int) -> Figure:
+    """Effective sample size per sample of the naive estimator vs latent dimension."""
+    rr = sorted((r for r in rows if r["n_samples"] == n_samples), key=lambda r: r["latent_dim"])
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+        ax.semilogy([r["latent_dim"] for r in rr], [r["ess"] / n_samples for r in rr], "o-",
+                    color=COLORS["q"])
+        ax.set_xlabel("latent dimension d")
+        ax.set_ylabel("ESS / n")
+        ax.set_title(f"Effective sample size collapses (n = {n_samples:,} prior samples)")
+    return fig
+
+
+def plot_estimator_comparison(names: Sequence[str], errors: Sequence[float],
+                              stderrs: Sequence[float], seconds: Sequence[float]) -> Figure:
+    """Each estimator's mean error against the exact log p(x) (± 1.96 SE) and wall time."""
+    y = np.arange(len(names))[::-1]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 1.8),
+                                      layout="constrained", width_ratios=[3, 1], sharey=True)
+        ax.errorbar(errors, y, xerr=1.96 * np.asarray(stderrs), fmt="o", color=COLORS["mc"],
+                    capsize=3)
+        ax.axvline(0, color=COLORS["exact"], lw=1)
+        ax.set_yticks(y, names)
+        ax.set_xlabel("estimate − exact log p(x)  (nats, mean over data)")
+        ax.set_title("Estimators of log p(x) against the truth")
+        ax2.barh(y, seconds, color=COLORS["band"])
+        ax2.set_xlabel("seconds")
+        ax2.set_title("wall time")
+    return fig
+
+
+def plot_underflow(rows: list[dict]) -> Figure:
+    """log p(x) by the probability-space average (float32, float64) and in log space, vs
+    data dimension; −inf results are marked at the bottom."""
+    dims = np.array([r["data_dim"] for r in rows])
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.8, 4.0), layout="constrained")
+        exact = np.array([r["exact"] for r in rows])
+        ax.plot(dims, exact, "-", color=COLORS["exact"], lw=2, label="exact")
+        ax.plot(dims, [r["log_space"] for r in rows], "o", color=COLORS["mc"], ms=6,
+                label="log space (logsumexp)")
+        floor = exact.min() * 1.15
+        for key, marker, color in (("prob_space_float64", "s", COLORS["accent"]),
+                                   ("prob_space_float32", "x", COLORS["q"])):
+            v = np.array([r[key] for r in rows])
+            fin = np.isfinite(v)
+            ax.plot(dims[fin], v[fin], marker, color=color, ms=7, mfc="none",
+                    label=f"probability space, {key[-7:]}")
+            ax.plot(dims[~fin], np.full((~fin).sum(), floor), marker, color=color, ms=9)
+        ax.axhline(floor, color="0.6", lw=0.8, ls=":")
+        ax.text(dims[-1], floor * 0.985, "−∞ (underflow)  ", fontsize=8, color="0.4",
+                ha="right", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("data dimension D")
+        ax.set_ylabel("log p(x)  (nats)")
+        ax.set_title("Averaging probabilities underflows; averaging in log space does not")
+        ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_mode_fits_1d(grid: np.ndarray, p_density: np.ndarray,
+                      fits: Sequence[tuple[str, np.ndarray]]) -> Figure:
+    """A bimodal target and Gaussian fits (forward: covers both modes; reverse: one mode)."""
+    palette = [COLORS["mc"], COLORS["q"], COLORS["accent"]]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+        ax.fill_between(grid, p_density, color="0.8", label="target p (mixture)")
+        for (label, dens), c in zip(fits, palette, strict=False):
+            ax.plot(grid, dens, lw=2.2, color=c, label=label)
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax.set_title("Forward KL covers the modes; reverse KL seeks one")
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_mode_fits_2d(xx: np.ndarray, yy: np.ndarray, p_density: np.ndarray,
+                      fits: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> Figure:
+    """Contours of a 2-D mixture with 1- and 2-σ ellipses of each fitted diagonal Gaussian."""
+    from matplotlib.patches import Ellipse
+
+    palette = [COLORS["mc"], COLORS["q"], COLORS["accent"]]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.2, 4.8), layout="constrained")
+        ax.contourf(xx, yy, p_density, levels=14, cmap="Greys")
+        for (label, mean, std), c in zip(fits, palette, strict=False):
+            for k, ls in ((1, "-"), (2, "--")):
+                ax.add_patch(Ellipse(mean, 2 * k * std[0], 2 * k * std[1], fill=False,
+                                     ec=c, lw=2, ls=ls, label=label if k == 1 else None))
+            ax.plot(*mean, "o", color=c)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+        ax.set_title("2-D: forward KL (moment matching) vs reverse KL")
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(False)
+    return fig
+
+
+def plot_kl_asymmetry_heatmap(delta_mu: np.ndarray, sigma_ratio: np.ndarray,
+                              forward: np.ndarray, reverse: np.ndarray) -> Figure:
+    """KL(p‖q), KL(q‖p) and their log-ratio for p = N(0,1), q = N(Δμ, r²)."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained")
+        vmax = np.log10(max(forward.max(), reverse.max()))
+        for ax, data, title in ((axes[0], forward, "KL(p‖q)"), (axes[1], reverse, "KL(q‖p)")):
+            im = ax.pcolormesh(delta_mu, sigma_ratio, np.log10(np.maximum(data, 1e-3)),
+                               cmap="magma", vmin=-3, vmax=vmax, shading="auto")
+            ax.set_title(f"log₁₀ {title}")
+        fig.colorbar(im, ax=axes[:2], shrink=0.9, label="log₁₀ nats")
+        ratio = np.log10(np.maximum(forward, 1e-12) / np.maximum(reverse, 1e-12))
+        lim = np.abs(ratio).max()
+        im2 = axes[2].pcolormesh(delta_mu, sigma_ratio, ratio, cmap="RdBu_r", vmin=-lim,
+                                 vmax=lim, shading="auto")
+        axes[2].contour(delta_mu, sigma_ratio, ratio, levels=[0], colors="k", linewidths=1)
+        axes[2].set_title("log₁₀ KL(p‖q) / KL(q‖p)")
+        fig.colorbar(im2, ax=axes[2], shrink=0.9)
+        for ax in axes:
+            ax.set_yscale("log")
+            ax.set_xlabel("Δμ = μ_q − μ_p")
+            ax.grid(False)
+        axes[0].set_ylabel("σ_q / σ_p")
+    return fig
+
+
+def plot_jensen_chords(panels: Sequence[dict]) -> Figure:
+    """For each X: the log curve, samples of (X, log X), the point (E[X], E[log X]) under the
+    curve and the gap log E[X] − E[log X] shaded. Each panel dict holds ``name``, ``x``
+    (samples), ``e_x``, ``e_log``, ``log_e``."""
+    n = len(panels)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), layout="constrained")
+        for ax, p in zip(np.atleast_1d(axes), panels, strict=True):
+            x = np.asarray(p["x"])
+            lo, hi = np.quantile(x, [0.002, 0.998])
+            grid = np.linspace(max(lo * 0.8, 1e-3), hi * 1.1, 300)
+            ax.plot(grid, np.log(grid), color=COLORS["exact"], lw=2, label="log x")
+            xs = x[:: max(1, len(x) // 400)]
+            ax.plot(xs, np.log(xs), "o", color=COLORS["band"], ms=3, alpha=0.5)
+            if len(np.unique(x)) == 2:
+                a, b = np.unique(x)
+                ax.plot([a, b], [np.log(a), np.log(b)], "--", color=COLORS["mc"], label="chord")
+            ax.fill_between([p["e_x"] - 0.02 * (hi - lo), p["e_x"] + 0.02 * (hi - lo)],
+                            p["e_log"], p["log_e"], color=COLORS["q"], alpha=0.35,
+                            label=f"gap {p['log_e'] - p['e_log']:.3f}")
+            ax.plot([p["e_x"]], [p["log_e"]], "s", color=COLORS["exact"], ms=6,
+                    label="log E[X]")
+            ax.plot([p["e_x"]], [p["e_log"]], "o", color=COLORS["q"], ms=7, label="E[log X]")
+            ax.set_title(p["name"], fontsize=10)
+            ax.set_xlabel("x")
+            ax.legend(fontsize=7, loc="lower right")
+        np.atleast_1d(axes)[0].set_ylabel("log x")
+    return fig
+
+
+def plot_jensen_gap_vs_spread(sigmas: Sequence[float], measured: Sequence[float],
+                              exact: Sequence[float]) -> Figure:
+    """The Jensen gap of LogNormal(0, σ): measured vs σ²/2."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.8, 3.8), layout="constrained")
+        s = np.linspace(0, max(sigmas) * 1.05, 200)
+        ax.plot(s, s**2 / 2, color=COLORS["exact"], lw=1.5, label="σ²/2 (exact)")
+        ax.plot(sigmas, measured, "o", color=COLORS["q"], ms=7, label="Monte Carlo")
+        ax.set_xlabel("spread σ of log X")
+        ax.set_ylabel("log E[X] − E[log X]  (nats)")
+        ax.set_title("The Jensen gap grows with the spread of X")
+        ax.legend()
+    return fig
+
+
+def plot_elbo_gap_identity(kl_post: np.ndarray, gaps: np.ndarray, factors: Sequence[float],
+                           gap_by_factor: np.ndarray) -> Figure:
+    """Left: log p(x) − ELBO(q) against KL(q ‖ p(z|x)) for many q: the identity line.
+    Right: the gap for q = posterior with scale × c, zero only at c = 1."""
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4), layout="constrained")
+        k, g = np.ravel(kl_post), np.ravel(gaps)
+        top = max(k.max(), g.max()) * 1.05
+        ax.plot([0, top], [0, top], color=COLORS["exact"], lw=1, label="y = x")
+        ax.plot(k, g, "o", color=COLORS["mc"], ms=4, alpha=0.7, label="random q")
+        ax.set_xlabel("KL(q ‖ p(z|x))  (nats)")
+        ax.set_ylabel("log p(x) − ELBO(q)  (nats)")
+        ax.set_title("The ELBO gap is the KL to the posterior")
+        ax.legend()
+        ax2.plot(factors, gap_by_factor, "o-", color=COLORS["q"])
+        ax2.axvline(1.0, color=COLORS["exact"], ls="--", lw=1)
+        ax2.set_xscale("log", base=2)
+        ax2.set_xlabel("q's scale / posterior scale")
+        ax2.set_ylabel("log p(x) − ELBO  (nats)")
+        ax2.set_title("Zero gap exactly at the true posterior")
+    return fig

@@ -22,7 +22,10 @@
 # batch; variances travel as `logvar = log σ²`; every random call takes a `generator`.
 #
 # **Contents**
-# - Part 2 — KL divergence: the closed form, Monte Carlo with error bars, asymmetry
+# - Part 1 — Why p(x) is intractable: naive Monte Carlo against the exact answer
+# - Part 2 — KL divergence: the closed form, Monte Carlo with error bars, asymmetry, mode
+#   covering vs mode seeking
+# - Part 3 — Jensen's inequality, the ELBO derived, and its gap as a KL to the posterior
 # - Part 4 — The ELBO: the reparameterization trick, the bound's pieces, IWAE-k
 
 # %% tags=["parameters"]
@@ -49,8 +52,27 @@ from elbolab import (
     mvn_kl,
     reparameterize,
 )
+from elbolab.asymmetry import asymmetry_grid, bimodal_1d, bimodal_2d, fit_gaussian, kl_both_ways
 from elbolab.device import resolve_device
+from elbolab.intractable import (
+    IntractableLikelihoodDemo,
+    naive_mc_sweep,
+    samples_for_accuracy,
+    underflow_table,
+)
+from elbolab.jensen import JensenInequalityDemo
 from elbolab.plots import (
+    plot_elbo_gap_identity,
+    plot_ess_collapse,
+    plot_estimator_comparison,
+    plot_jensen_chords,
+    plot_jensen_gap_vs_spread,
+    plot_kl_asymmetry_heatmap,
+    plot_mode_fits_1d,
+    plot_mode_fits_2d,
+    plot_naive_mc_error,
+    plot_samples_for_accuracy,
+    plot_underflow,
     plot_iwae_vs_k,
     plot_kl_asymmetry_pair,
     plot_kl_monte_carlo,
@@ -74,6 +96,169 @@ def show(fig, name):
 
 print(f"elbolab {elbolab.__version__}, torch {torch.__version__}, device {device}, "
       f"mode {'quick' if QUICK else 'full'}")
+
+# %% [markdown]
+# ## Part 1 — Why $p(x)$ is intractable, measured against the truth
+#
+# A latent-variable model defines the likelihood of data through an integral,
+# $$p(x) = \int p(x\mid z)\,p(z)\,dz .$$
+# For a neural decoder it has no closed form. The obvious estimator samples the prior,
+# $$\log p(x) \approx \log \frac1n\sum_{i=1}^n p(x\mid z_i),\qquad z_i\sim p(z),$$
+# and it "fails spectacularly" — but a claim about failure is only honest if it is measured
+# against the right answer. A **linear-Gaussian** decoder gives one:
+# $x = Wz + b + \sigma\varepsilon$ has $p(x) = \mathcal N(b,\ WW^\top + \sigma^2 I)$ and a Gaussian
+# posterior $p(z\mid x) = \mathcal N\big(A^{-1}W^\top(x-b)/\sigma^2,\ A^{-1}\big)$ with
+# $A = I + W^\top W/\sigma^2$. `IntractableLikelihoodDemo` computes both with a $d\times d$
+# Cholesky factor (no inverse) and holds every estimator against them.
+#
+# ### The exact answer against `scipy.stats`
+
+# %%
+demo = IntractableLikelihoodDemo(latent_dim=4, data_dim=12, decoder="linear", noise_std=0.8,
+                                  seed=SEED)
+x_demo = demo.sample_data(32, gen)
+exact = demo.exact_log_marginal(x_demo)
+cov = demo.W @ demo.W.T + demo.noise_std**2 * torch.eye(demo.data_dim, dtype=torch.float64)
+scipy_ref = stats.multivariate_normal(demo.b.numpy(), cov.numpy()).logpdf(x_demo.numpy())
+log.at_most("exact log p(x) vs scipy.stats.multivariate_normal (max abs error)", "intractable",
+            np.abs(exact.numpy() - scipy_ref).max(), 1e-9)
+post = demo.exact_posterior(x_demo)
+ref_post = MultivariateNormal(post.mean, scale_tril=post.scale_tril)
+z_probe = post.sample(4, gen)
+# Bayes' rule as an oracle: log p(z|x) = log p(x|z) + log p(z) − log p(x) at any z
+bayes = (demo.likelihood_given_z(x_demo, z_probe)
+         + Normal(0.0, 1.0).log_prob(z_probe).sum(-1) - exact)
+log.at_most("exact posterior density = Bayes' rule p(x|z)p(z)/p(x) (max abs error)",
+            "intractable", (ref_post.log_prob(z_probe) - bayes).abs().max().item(), 1e-9)
+print(f"log p(x) for the first points: {exact[:4].numpy().round(4)}")
+
+# %% [markdown]
+# ### Naive Monte Carlo against the exact answer, as the latent dimension grows
+#
+# For each latent dimension $d$ we build a linear-Gaussian model (weights scaled so that
+# every latent dimension carries about the same information about $x$), draw data from it and
+# estimate $\log p(x)$ by prior sampling with $n$ samples. Solid lines are the measured error;
+# dotted lines are the standard error the estimator *reports* about itself (delta method).
+# In high dimension the reported error is far too small: the few prior samples that land
+# near the posterior dominate both the estimate and its error bar.
+
+# %%
+sweep_dims = (1, 2, 4, 8, 16, 32) + (() if QUICK else (64,))
+sweep_ns = (10, 100, 1_000, 10_000, 100_000) + (() if QUICK else (1_000_000,))
+sweep = naive_mc_sweep(sweep_dims, sweep_ns, data_dim=64, n_data=8 if QUICK else 16,
+                       seed=SEED, generator=gen)
+row_32 = next(r for r in sweep if r["latent_dim"] == 32 and r["n_samples"] == 1_000)
+print(f"d = 32, n = 10^3: mean |error| {row_32['mean_abs_error']:.2f} nats, reported SE "
+      f"{row_32['reported_stderr']:.2f}, ESS {row_32['ess']:.1f} of 1000")
+log.at_least("naive MC error at d=32 with 10^3 samples (nats; it must fail)", "intractable",
+             row_32["mean_abs_error"], 1.0)
+row_1 = next(r for r in sweep if r["latent_dim"] == 1 and r["n_samples"] == 1_000)
+log.at_most("naive MC error at d=1 with 10^3 samples (nats; it must work)", "intractable",
+            row_1["mean_abs_error"], 0.1)
+err_by_d = [next(r["mean_abs_error"] for r in sweep if r["latent_dim"] == d
+                 and r["n_samples"] == 1_000) for d in sweep_dims]
+log.at_least("naive MC error grows with dimension (error at largest d / at d=1, n=10^3)",
+             "intractable", err_by_d[-1] / err_by_d[0], 10.0)
+show(plot_naive_mc_error(sweep), "naive_mc_error_vs_samples")
+
+# %%
+needed = samples_for_accuracy(sweep, tolerance=1.0)
+kl_by_d = [next(r["kl_posterior_prior"] for r in sweep if r["latent_dim"] == d)
+           for d in sweep_dims]
+for d, k in zip(sweep_dims, kl_by_d, strict=True):
+    n_needed = needed[d]
+    print(f"d = {d:>2}: KL(posterior || prior) = {k:6.2f} nats, samples for 1-nat accuracy: "
+          f"{'> ' + format(max(sweep_ns), ',') if n_needed is None else format(n_needed, ',')}")
+show(plot_samples_for_accuracy(sweep_dims, [needed[d] for d in sweep_dims], kl_by_d,
+                               max(sweep_ns)), "naive_mc_samples_needed")
+show(plot_ess_collapse(sweep, 10_000), "naive_mc_ess_collapse")
+ess_small = next(r["ess"] for r in sweep if r["latent_dim"] == 1 and r["n_samples"] == 10_000)
+ess_large = next(r["ess"] for r in sweep if r["latent_dim"] == max(sweep_dims)
+                 and r["n_samples"] == 10_000)
+log.at_least("ESS collapses with dimension (ESS at d=1 / ESS at largest d, n=10^4)",
+             "intractable", ess_small / ess_large, 100.0)
+
+# %% [markdown]
+# ### Averaging probabilities underflows
+#
+# Taken literally, the formula averages *probabilities*. With $D$ data dimensions
+# $\log p(x\mid z)$ is of order $-D$: below about $-104$ every term is 0 in float32 (below
+# $-745$ in float64), the average is 0 and the "estimate" is $-\infty$. In log space
+# ($\log\frac1n\sum e^{a_i} = \operatorname{logsumexp}(a) - \log n$) nothing underflows.
+
+# %%
+under = underflow_table((1, 4, 16, 64, 256, 784), n_samples=1000, seed=SEED, generator=gen)
+for r in under:
+    print(f"D = {r['data_dim']:>3}: exact {r['exact']:10.2f}  log-space {r['log_space']:10.2f}  "
+          f"float32 prob-space {r['prob_space_float32']:10.2f}  "
+          f"float64 prob-space {r['prob_space_float64']:10.2f}")
+log.at_least("probability-space average underflows to -inf in float32 at D=784 (1 = yes)",
+             "intractable", float(under[-1]["prob_space_float32"] == -np.inf), 1.0)
+log.at_most("log-space estimate at D=784 is finite and near exact (|error|, nats)",
+            "intractable", abs(under[-1]["log_space"] - under[-1]["exact"]), 1.0)
+show(plot_underflow(under), "naive_mc_underflow")
+
+# %% [markdown]
+# ### Better estimators: importance sampling, IWAE-k and the ELBO
+#
+# Sampling from a proposal $q$ close to the posterior and reweighting,
+# $\log p(x) \approx \log\frac1n\sum_i p(x, z_i)/q(z_i)$, fixes the problem. With the exact
+# posterior as $q$ every weight **equals** $p(x)$ — zero variance. A proposal that is too
+# wide wastes samples; one that is too narrow has heavy-tailed weights. The IWAE bound
+# $\mathcal L_k = \mathbb E\big[\log\frac1k\sum_{i\le k} w_i\big]$ (Burda et al. 2015)
+# interpolates between the ELBO ($k = 1$) and $\log p(x)$ ($k\to\infty$); here its $q$ is the
+# over-confident (half-width) posterior, like a typical VAE encoder.
+
+# %%
+cmp_demo = IntractableLikelihoodDemo(latent_dim=8, data_dim=32, decoder="linear",
+                                     noise_std=1.0, seed=SEED)
+x_cmp = cmp_demo.sample_data(16, gen)
+exact_cmp = cmp_demo.exact_log_marginal(x_cmp)
+n_cmp = 10_000 if QUICK else 100_000
+iwae_ks = (1, 10, 100, 1000) + (() if QUICK else (10_000,))
+results = cmp_demo.compare_estimators(x_cmp, n_cmp, iwae_k=iwae_ks, generator=gen)
+errors = [(r.estimate - exact_cmp).mean().item() for r in results]
+for r, e in zip(results, errors, strict=True):
+    print(f"{r.name:<28} error {e:+9.4f} ± {r.stderr.mean().item():.4f} nats "
+          f"({r.n_samples:,} samples, {r.seconds:.2f} s)")
+by_name = dict(zip([r.name for r in results], results, strict=True))
+is_exact = by_name["IS, exact posterior"]
+log.at_most("IS with the exact posterior has zero variance (max reported SE)", "intractable",
+            is_exact.stderr.max().item(), 1e-8)
+log.at_most("IS with the exact posterior is exact (max |error|, nats)", "intractable",
+            (is_exact.estimate - exact_cmp).abs().max().item(), 1e-8)
+bounds_cmp = [(r.name, r.estimate) for r in results if r.name.startswith(("ELBO", "IWAE"))]
+chain = [b.mean().item() for _, b in bounds_cmp] + [exact_cmp.mean().item()]
+log.at_least("ELBO <= IWAE_k <= log p(x), increasing in k (smallest step, nats)",
+             "intractable", min(b - a for a, b in zip(chain, chain[1:], strict=False)), 0.0)
+log.at_most("IWAE_k -> log p(x): gap at the largest k / gap of the ELBO", "intractable",
+            (chain[-1] - chain[-2]) / (chain[-1] - chain[0]), 0.35)
+show(plot_estimator_comparison([r.name for r in results], errors,
+                               [r.stderr.mean().item() for r in results],
+                               [r.seconds for r in results]), "estimators_vs_exact")
+
+# %% [markdown]
+# ### A neural decoder: no exact answer, a reference with an error bar
+#
+# With a tanh MLP decoder $p(x)$ has no closed form. The reference is importance sampling
+# with a Gaussian proposal fitted to each posterior (by maximizing the ELBO) and widened
+# ×3 (the posterior of a tanh decoder can have several modes), over many samples; its standard error and ESS say how far to trust it. Naive Monte
+# Carlo is then judged against that.
+
+# %%
+mlp = IntractableLikelihoodDemo(latent_dim=2, data_dim=16, decoder="mlp", noise_std=0.5,
+                                seed=SEED)
+x_mlp = mlp.sample_data(8, gen)
+n_ref = 200_000 if QUICK else 1_000_000
+ref = mlp.reference_log_marginal(x_mlp, n_ref, generator=gen)
+naive_mlp = mlp.approximate_marginal_likelihood(x_mlp, 1_000, generator=gen)
+for i in range(4):
+    print(f"x[{i}]: reference {ref.log_mean[i]:.4f} ± {ref.stderr[i]:.4f} "
+          f"(ESS {ref.ess[i]:,.0f} of {n_ref:,}); naive MC (10^3) {naive_mlp.log_mean[i]:.4f}")
+log.at_most("MLP reference log p(x): largest standard error (nats)", "intractable",
+            ref.stderr.max().item(), 0.01)
+log.at_least("MLP reference: smallest ESS fraction", "intractable",
+             (ref.ess / n_ref).min().item(), 0.1)
 
 # %% [markdown]
 # ## Part 2 — KL divergence
@@ -187,6 +372,200 @@ show(plot_kl_asymmetry_pair(grid, stats.norm.pdf(grid, p_mu, p_sigma),
      "kl_asymmetry_pair")
 print(f"KL(p||q) = {kl_pq:.4f}, KL(q||p) = {kl_qp:.4f} nats")
 log.at_least("KL(p||q) and KL(q||p) differ (|difference|, nats)", "kl", abs(kl_pq - kl_qp), 0.5)
+
+# %% [markdown]
+# ### Fitting one Gaussian to two modes: mode covering vs mode seeking
+#
+# Let $p$ be a mixture of two well-separated Gaussians and fit a single Gaussian $q$ by
+# gradient descent on Monte Carlo estimates of either direction of the KL.
+#
+# * **Forward**, $\min_q \mathrm{KL}(p\|q) = \min_q -\mathbb E_p[\log q] + \text{const}$:
+#   $q$ must put mass wherever $p$ has it, so it stretches across both modes. Its optimum is
+#   known in closed form — *moment matching*, $q = \mathcal N(\mathbb E_p[x], \operatorname{Var}_p[x])$ — which
+#   checks the optimizer.
+# * **Reverse**, $\min_q \mathrm{KL}(q\|p) = \min_q \mathbb E_q[\log q - \log p]$ (the direction of
+#   the ELBO, with reparameterized samples): $q$ is punished for mass where $p$ has none, so it
+#   settles on one mode.
+
+# %%
+target = bimodal_1d()
+fit_steps = 600 if QUICK else 1500
+fwd = fit_gaussian(target, "forward", steps=fit_steps, generator=gen)
+rev = fit_gaussian(target, "reverse", steps=fit_steps, init_mean=torch.tensor([1.0]),
+                   generator=gen)
+mm_mean, mm_std = target.mean(), target.covariance().diagonal().sqrt()
+print(f"moment matching: mean {mm_mean.item():.3f}, std {mm_std.item():.3f}")
+print(f"forward-KL fit:  mean {fwd.mean.item():.3f}, std {fwd.std.item():.3f}")
+print(f"reverse-KL fit:  mean {rev.mean.item():.3f}, std {rev.std.item():.3f}")
+log.at_most("forward-KL fit = moment matching: |mean error| (1-D)", "kl",
+            abs(fwd.mean - mm_mean).item(), 0.1)
+log.at_most("forward-KL fit = moment matching: |std error| / std (1-D)", "kl",
+            (abs(fwd.std - mm_std) / mm_std).item(), 0.03)
+nearest = target.means[:, 0].sub(rev.mean).abs().argmin()
+log.at_most("reverse-KL fit sits on one mode: |mean - mode| (1-D)", "kl",
+            abs(rev.mean - target.means[nearest, 0]).item(), 0.15)
+log.at_most("reverse-KL fit has that mode's width: |std / mode std - 1| (1-D)", "kl",
+            abs(rev.std / target.stds[nearest, 0] - 1).item(), 0.1)
+n_kl = 50_000 if QUICK else 200_000
+f_pq, f_qp = kl_both_ways(target, fwd, n_kl, gen)
+r_pq, r_qp = kl_both_ways(target, rev, n_kl, gen)
+print(f"forward fit: KL(p||q) = {f_pq.estimate:.3f} ± {f_pq.stderr:.3f}, "
+      f"KL(q||p) = {f_qp.estimate:.3f} ± {f_qp.stderr:.3f}")
+print(f"reverse fit: KL(p||q) = {r_pq.estimate:.3f} ± {r_pq.stderr:.3f}, "
+      f"KL(q||p) = {r_qp.estimate:.3f} ± {r_qp.stderr:.3f}  (log 2 = {np.log(2):.3f})")
+log.at_least("each fit wins its own direction (min of the two KL differences, nats)", "kl",
+             min((r_pq.estimate - f_pq.estimate).item(), (f_qp.estimate - r_qp.estimate).item()),
+             0.1)
+grid = np.linspace(-5, 6, 800)
+grid_t = torch.tensor(grid)[:, None]
+show(plot_mode_fits_1d(grid, target.log_prob(grid_t).exp().numpy(), [
+    (f"forward KL(p‖q): N({fwd.mean.item():.2f}, {fwd.std.item():.2f}²)",
+     fwd.log_prob(grid_t).exp().numpy()),
+    (f"reverse KL(q‖p): N({rev.mean.item():.2f}, {rev.std.item():.2f}²)",
+     rev.log_prob(grid_t).exp().numpy())]), "kl_mode_fits_1d")
+
+# %%
+target2 = bimodal_2d()
+fwd2 = fit_gaussian(target2, "forward", steps=fit_steps, generator=gen)
+rev2 = fit_gaussian(target2, "reverse", steps=fit_steps, init_mean=torch.tensor([0.5, 0.0]),
+                    generator=gen)
+mm2_std = target2.covariance().diagonal().sqrt()
+log.at_most("forward-KL fit = moment matching (2-D, max |mean error|)", "kl",
+            (fwd2.mean - target2.mean()).abs().max().item(), 0.1)
+log.at_most("forward-KL fit = moment matching (2-D, max |std error| / std)", "kl",
+            ((fwd2.std - mm2_std).abs() / mm2_std).max().item(), 0.03)
+log.at_most("reverse-KL fit sits on one mode (2-D, distance to nearest mode)", "kl",
+            (target2.means - rev2.mean).norm(dim=1).min().item(), 0.15)
+g1, g2 = np.meshgrid(np.linspace(-5, 5, 200), np.linspace(-4, 4.5, 170))
+dens2 = target2.log_prob(torch.tensor(np.stack([g1, g2], -1))).exp().numpy()
+show(plot_mode_fits_2d(g1, g2, dens2, [
+    ("forward KL (moment matching)", fwd2.mean.numpy(), fwd2.std.numpy()),
+    ("reverse KL (one mode)", rev2.mean.numpy(), rev2.std.numpy())]), "kl_mode_fits_2d")
+
+# %% [markdown]
+# ### KL(p‖q) ≠ KL(q‖p) for every pair of Gaussians but the equal-width ones
+#
+# For $p = \mathcal N(0, 1)$ and $q = \mathcal N(\Delta\mu, r^2)$, both directions in closed
+# form over a grid. When $r = 1$ they agree (the KL is then $\Delta\mu^2/2$ both ways); a
+# narrower $q$ ($r<1$) makes $\mathrm{KL}(p\|q)$ much larger than $\mathrm{KL}(q\|p)$.
+
+# %%
+dmu_grid = np.linspace(-3, 3, 121)
+ratio_grid = np.geomspace(0.2, 5, 101)
+kl_fwd, kl_rev = asymmetry_grid(dmu_grid, ratio_grid)
+eq_fwd, eq_rev = asymmetry_grid(dmu_grid, np.array([1.0]))
+log.at_most("equal widths: KL(p||q) = KL(q||p) = dmu^2/2 (max abs error)", "kl",
+            max(np.abs(eq_fwd - eq_rev).max(), np.abs(eq_fwd - dmu_grid**2 / 2).max()), 1e-12)
+narrow = ratio_grid < 0.5
+log.at_least("narrow q: KL(p||q) / KL(q||p) (smallest over the grid)", "kl",
+             (kl_fwd[narrow] / kl_rev[narrow]).min(), 2.0)
+show(plot_kl_asymmetry_heatmap(dmu_grid, ratio_grid, kl_fwd, kl_rev), "kl_asymmetry_heatmap")
+
+# %% [markdown]
+# ## Part 3 — Jensen's inequality and the evidence lower bound
+#
+# ### The picture
+#
+# For a concave function like $\log$, the curve lies above every chord. For a random
+# $X > 0$ the point $(\mathbb E[X], \mathbb E[\log X])$ is an average of points on the curve, so
+# it lies *below* the curve at $\mathbb E[X]$:
+# $$\mathbb E[\log X] \;\le\; \log \mathbb E[X],$$
+# with equality only when $X$ is constant. Below, four distributions of $X$ whose two sides
+# are known exactly; the shaded bar is the gap.
+
+# %%
+jensen = JensenInequalityDemo(seed=SEED)
+n_j = 50_000 if QUICK else 400_000
+panels, worst_z, worst_gap_err = [], 0.0, 0.0
+for var in jensen.default_variables():
+    r = jensen.measure(var, n_j, gen)
+    samples = var.sample(4000, gen).numpy()
+    panels.append({"name": var.name, "x": samples, "e_x": float(np.exp(r.exact_log_e)),
+                   "e_log": r.exact_e_log, "log_e": r.exact_log_e})
+    worst_z = max(worst_z, abs(r.e_log.z_score(r.exact_e_log).item()))
+    worst_gap_err = max(worst_gap_err, abs(r.gap - r.exact_gap))
+    print(f"{var.name:<26} E[log X] = {r.e_log.estimate:.4f} ± {r.e_log.stderr:.4f} "
+          f"(exact {r.exact_e_log:.4f});  log E[X] = {r.log_e:.4f} (exact {r.exact_log_e:.4f});"
+          f"  gap {r.gap:.4f} (exact {r.exact_gap:.4f})")
+log.at_most("Monte Carlo E[log X] within 4 SE of the exact value (max |z| over 4 laws)",
+            "jensen", worst_z, 4.0)
+log.at_most("measured Jensen gap vs exact (max abs error over 4 laws, nats)", "jensen",
+            worst_gap_err, 0.03)
+show(plot_jensen_chords(panels), "jensen_chords")
+
+# %% [markdown]
+# ### The gap grows with the spread of $X$
+#
+# For $X = e^{Y}$, $Y\sim\mathcal N(0,\sigma^2)$: $\mathbb E[\log X] = 0$ and
+# $\log\mathbb E[X] = \sigma^2/2$, so the gap is exactly $\sigma^2/2$. A tighter $X$ means a
+# tighter bound — the reason a good $q$ makes a tight ELBO.
+
+# %%
+sigmas = [0.1, 0.25, 0.5, 0.75, 1.0, 1.25]
+spread = jensen.gap_vs_spread(sigmas, n_j, gen)
+rel = max(abs(r.gap - r.exact_gap) / r.exact_gap for r in spread[:4])
+log.at_most("log-normal Jensen gap = sigma^2/2 (max rel. error, sigma <= 0.75)", "jensen",
+            rel, 0.05)
+show(plot_jensen_gap_vs_spread(sigmas, [r.gap for r in spread],
+                               [r.exact_gap for r in spread]), "jensen_gap_vs_spread")
+
+# %% [markdown]
+# ### From Jensen to the ELBO, step by step
+#
+# Take any distribution $q(z)$ with $q(z) > 0$ wherever $p(x, z) > 0$. Then
+# $$
+# \begin{aligned}
+# \log p(x) &= \log \int p(x, z)\,dz
+#   && \text{(marginalize the latent)}\\
+# &= \log \int q(z)\,\frac{p(x, z)}{q(z)}\,dz
+#   && \text{(multiply and divide by } q)\\
+# &= \log \mathbb E_{q}\!\left[\frac{p(x, z)}{q(z)}\right]
+#   && \text{(an expectation under } q)\\
+# &\ge \mathbb E_{q}\!\left[\log \frac{p(x, z)}{q(z)}\right]
+#   && \text{(Jensen: } \log \text{ is concave)}\\
+# &= \mathbb E_{q}[\log p(x\mid z)] - \mathrm{KL}\big(q(z)\,\|\,p(z)\big)
+#   && \text{(} p(x,z) = p(x\mid z)p(z)\text{)}\\
+# &=: \mathrm{ELBO}(q).
+# \end{aligned}
+# $$
+# How much is lost? Write $p(x, z) = p(z\mid x)\,p(x)$ inside the ELBO:
+# $$\mathrm{ELBO}(q) = \mathbb E_q\!\left[\log p(x) + \log\frac{p(z\mid x)}{q(z)}\right]
+#   = \log p(x) - \mathrm{KL}\big(q(z)\,\|\,p(z\mid x)\big).$$
+# So **the Jensen gap is exactly the KL from $q$ to the true posterior**, zero if and only if
+# $q = p(z\mid x)$ — the random variable $p(x,z)/q(z)$ is then the constant $p(x)$, the one case
+# where Jensen is an equality. Maximizing the ELBO over $q$ is posterior inference.
+#
+# ### The identity, checked exactly
+#
+# In the linear-Gaussian model both sides have closed forms computed by different routes:
+# the left from $\log p(x)$ and $\mathbb E_q\log p(x\mid z)$ and the KL to the *prior*; the right
+# from the exact *posterior*. We compare them for many random full-covariance $q$.
+
+# %%
+jdemo = IntractableLikelihoodDemo(latent_dim=3, data_dim=10, decoder="linear", noise_std=0.7,
+                                  seed=SEED)
+x_j = jdemo.sample_data(8, gen)
+qs = jensen.random_gaussians(jdemo, x_j, 60, gen)
+gaps, kls = jensen.elbo_gap_identity(jdemo, x_j, qs)
+rel_id = ((gaps - kls).abs() / kls.abs().clamp_min(1e-300)).max().item()
+log.at_most("ELBO gap equals KL to posterior (max rel. error, 60 q x 8 x)", "jensen",
+            rel_id, 1e-4)
+log.at_least("ELBO <= log p(x) for every q (smallest gap, nats)", "jensen",
+             gaps.min().item(), 0.0)
+factors = [0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0]
+by_scale = jensen.gap_vs_scale(jdemo, x_j, factors)
+log.at_most("zero gap when q is the true posterior (max |gap|, nats)", "jensen",
+            by_scale[factors.index(1.0)].abs().max().item(), 1e-9)
+# The same identity with Monte Carlo: ELBO estimated by sampling q, within its error bar.
+q0 = qs[0]
+z_q, log_q = q0.sample_with_log_prob(20_000, gen)
+elbo_mc = monte_carlo_mean(jdemo.likelihood_given_z(x_j, z_q)
+                           + Normal(0.0, 1.0).log_prob(z_q).sum(-1) - log_q)
+log.at_most("Monte Carlo ELBO within 4 SE of the closed form (max |z| over x)", "jensen",
+            elbo_mc.z_score(jdemo.exact_elbo(x_j, q0)).abs().max().item(), 4.0)
+print(f"max relative difference between the two sides: {rel_id:.2e}")
+show(plot_elbo_gap_identity(kls.numpy(), gaps.numpy(), factors, by_scale.mean(1).numpy()),
+     "elbo_gap_identity")
 
 # %% [markdown]
 # ## Part 4 — The ELBO and the reparameterization trick
