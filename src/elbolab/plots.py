@@ -163,12 +163,14 @@ def plot_naive_mc_error(rows: list[dict]) -> Figure:
     line per latent dimension, with the estimator's own reported standard error dashed."""
     dims = sorted({r["latent_dim"] for r in rows})
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.5, 4.4), layout="constrained")
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained",
+                                      width_ratios=[2.2, 1])
         for d, c in zip(dims, _dim_colors(len(dims)), strict=True):
             rr = [r for r in rows if r["latent_dim"] == d]
             n = [r["n_samples"] for r in rr]
             ax.loglog(n, [r["mean_abs_error"] for r in rr], "o-", color=c, ms=4, label=f"d = {d}")
             ax.loglog(n, [r["reported_stderr"] for r in rr], ":", color=c, lw=1.2)
+            ax2.loglog(n, [max(r["seconds"], 1e-5) for r in rr], "o-", color=c, ms=3)
         ax.axhline(1.0, color=COLORS["q"], lw=1, ls="--")
         ax.text(ax.get_xlim()[0] * 1.3, 1.08, "1 nat", color=COLORS["q"], fontsize=9)
         ax.set_xlabel("prior samples n")
@@ -176,6 +178,9 @@ def plot_naive_mc_error(rows: list[dict]) -> Figure:
         ax.set_title("Naive Monte Carlo fails as the latent dimension grows\n"
                      "(solid: measured error; dotted: the error it reports)")
         ax.legend(ncol=2, fontsize=8, loc="lower left")
+        ax2.set_xlabel("prior samples n")
+        ax2.set_ylabel("seconds (all data points)")
+        ax2.set_title("Wall time (linear in n past the overhead)")
     return fig
 
 
