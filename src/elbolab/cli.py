@@ -1,4 +1,4 @@
-"""The ``elbolab`` command line: ``elbolab lab [--quick] [--out DIR] [--device DEV]``."""
+"""The ``elbolab`` command line: ``elbolab lab | train | evaluate``."""
 
 from __future__ import annotations
 
@@ -31,7 +31,149 @@ def _build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--cell-timeout", type=int, default=1800,
                      help="seconds one notebook cell may run (default: 1800)")
     lab.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    tr = sub.add_parser("train", help="train a VAE on MNIST-like data; checkpoints, metrics, "
+                                      "figures and a summary table in --out")
+    tr.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
+    tr.add_argument("--preset", default="example", choices=("example", "iwae"))
+    tr.add_argument("--likelihood", default="bernoulli", choices=("bernoulli", "gaussian"))
+    tr.add_argument("--latent", type=int, default=None, help="latent size (default: preset's)")
+    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--lr-schedule", default="constant",
+                    choices=("constant", "exponential", "iwae"))
+    tr.add_argument("--lr-decay", type=float, default=0.95,
+                    help="per-epoch factor of the exponential schedule")
+    tr.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    tr.add_argument("--binarize", default="none", choices=("none", "static", "dynamic"))
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--data-dir", default=None)
+    tr.add_argument("--train-subset", type=int, default=None, help="first N training images")
+    tr.add_argument("--test-subset", type=int, default=None, help="first N test images")
+    tr.add_argument("--no-cuda-graph", action="store_true", help="eager steps on CUDA")
+    tr.add_argument("--out", default="runs/vae", help="run folder (default: runs/vae)")
+    tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    tr.add_argument("--no-progress", action="store_true")
+
+    ev = sub.add_parser("evaluate", help="test ELBO and importance-sampled log-likelihood of a "
+                                         "trained run")
+    ev.add_argument("run_dir")
+    ev.add_argument("--k", type=int, default=5000, help="importance samples per image")
+    ev.add_argument("--n-test", type=int, default=None, help="first N test images (all)")
+    ev.add_argument("--batch-size", type=int, default=50)
+    ev.add_argument("--chunk-size", type=int, default=500)
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--data-dir", default=None)
+    ev.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import DataError
+    from .evaluation import reconstruct, sample_prior
+    from .plots import (
+        plot_latent_scatter,
+        plot_learning_curves,
+        plot_reconstructions,
+        plot_samples,
+        save_figure,
+    )
+    from .training import TrainConfig, Trainer, TrainingDiverged
+
+    try:
+        cfg = TrainConfig(
+            dataset=args.dataset, preset=args.preset, likelihood=args.likelihood,
+            latent=args.latent, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            lr_schedule=args.lr_schedule, lr_decay=args.lr_decay, beta=args.beta,
+            binarize=args.binarize, device=args.device, seed=args.seed, data_dir=args.data_dir,
+            train_subset=args.train_subset, test_subset=args.test_subset,
+            cuda_graph=not args.no_cuda_graph)
+        trainer = Trainer(cfg, args.out, progress=not args.no_progress,
+                          log=lambda m: print(m, file=sys.stderr))
+        result = trainer.fit(resume=args.resume)
+    except (ValueError, FileNotFoundError, DataError, TrainingDiverged) as exc:
+        print(f"elbolab train: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    model, hist = result.model, result.history
+    figs = trainer.out_dir / "figures"
+    save_figure(plot_learning_curves(hist, title=f"{cfg.preset} on {trainer.data_name}"),
+                figs / "learning_curves.png")
+    x = trainer.test_x[:16]
+    save_figure(plot_reconstructions(x.cpu().numpy(), reconstruct(model, x).cpu().numpy(),
+                                     trainer.image_shape), figs / "reconstructions.png")
+    gen = torch.Generator(device=trainer.device).manual_seed(cfg.seed)
+    save_figure(plot_samples(sample_prior(model, 50, trainer.spec.latent, gen).cpu().numpy(),
+                             trainer.image_shape), figs / "samples.png")
+    if trainer.spec.latent == 2:
+        with torch.no_grad():
+            mu = torch.cat([model.encoder(b)[0] for b in trainer.test_x.split(1000)])
+        save_figure(plot_latent_scatter(mu.cpu().numpy(), trainer.test_labels.numpy()),
+                    figs / "latent.png")
+    last = hist[-1]
+    secs = [h["seconds"] for h in hist]
+    print(f"\ntrained {cfg.preset} on {trainer.data_name} ({len(trainer.train_x):,} images, "
+          f"{trainer.device})")
+    print(_table([
+        ("epochs", f"{last['epoch']}" + (f" (resumed at {result.resumed_from})"
+                                         if result.resumed_from else "")),
+        ("test loss (−ELBO)", f"{last['test_loss']:.2f} nats"),
+        ("test E[log p(x|z)]", f"{last['test_reconstruction']:.2f} nats"),
+        ("test KL", f"{last['test_kl']:.2f} nats"),
+        ("train loss", f"{last['train_loss']:.2f} nats"),
+        ("epoch time (median)", f"{sorted(secs)[len(secs) // 2]:.2f} s"),
+        ("training time", f"{sum(secs):.1f} s"),
+        ("run folder", str(trainer.out_dir)),
+    ]))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import DataError, load_dataset, static_binarization
+    from .evaluation import bits_per_dim, evaluate_elbo, evaluate_log_likelihood
+    from .io import atomic_write_json
+    from .training import load_run
+
+    try:
+        model, state = load_run(args.run_dir, args.device)
+        cfg = state["config"]
+        test = load_dataset(cfg["dataset"], "test", args.data_dir or cfg.get("data_dir"))
+    except (ValueError, FileNotFoundError, DataError) as exc:
+        print(f"elbolab evaluate: {exc}", file=sys.stderr)
+        return 1
+    dev = next(model.parameters()).device
+    x = test.images[: args.n_test or cfg.get("test_subset")].to(dev)
+    if cfg["binarize"] != "none":
+        x = static_binarization(x, seed=cfg["seed"] + 10_007)
+    gen = torch.Generator(device=dev).manual_seed(args.seed)
+    elbo = evaluate_elbo(model, x, generator=gen)
+    ll = evaluate_log_likelihood(model, x, args.k, batch_size=args.batch_size,
+                                 chunk_size=args.chunk_size, generator=gen)
+    d = x.shape[1]
+    result = {"run": str(args.run_dir), "n_test": len(x), "epochs": state["epoch"],
+              "test_elbo": elbo["elbo"], "test_reconstruction": elbo["reconstruction"],
+              "test_kl": elbo["kl"], "elbo_bits_per_dim": bits_per_dim(-elbo["elbo"], d), **ll}
+    atomic_write_json(f"{args.run_dir}/evaluation_k{args.k}.json", result)
+    print(_table([
+        ("test images", f"{len(x):,}"),
+        ("test ELBO", f"{elbo['elbo']:.2f} nats ({bits_per_dim(-elbo['elbo'], d):.4f} bits/dim)"),
+        (f"log p(x), IWAE k={args.k}", f"{ll['log_likelihood']:.2f} ± {ll['stderr']:.2f} nats"),
+        ("test NLL", f"{ll['nll']:.2f} nats ({ll['nll_bits_per_dim']:.4f} bits/dim)"),
+        ("written", f"{args.run_dir}/evaluation_k{args.k}.json"),
+    ]))
+    return 0
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -69,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "lab":
         return _cmd_lab(args)
+    if args.command == "train":
+        return _cmd_train(args)
+    if args.command == "evaluate":
+        return _cmd_evaluate(args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

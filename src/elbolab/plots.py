@@ -20,7 +20,7 @@ STYLE = {
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.25,
-    "axes.titleweight": "semibold",
+    "axes.titleweight": "bold",
     "axes.titlesize": 11,
     "axes.labelsize": 10,
     "legend.frameon": False,
@@ -403,4 +403,81 @@ def plot_elbo_gap_identity(kl_post: np.ndarray, gaps: np.ndarray, factors: Seque
         ax2.set_xlabel("q's scale / posterior scale")
         ax2.set_ylabel("log p(x) − ELBO  (nats)")
         ax2.set_title("Zero gap exactly at the true posterior")
+    return fig
+
+
+def plot_learning_curves(history: Sequence[dict], *, title: str = "ELBO training") -> Figure:
+    """Train and test −ELBO per epoch (left) and the test reconstruction and KL terms
+    (right), from a trainer's history."""
+    ep = [h["epoch"] for h in history]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+        ax.plot(ep, [h["train_loss"] for h in history], "o-", color=COLORS["band"], ms=3,
+                label="train −ELBO")
+        ax.plot(ep, [h["test_loss"] for h in history], "o-", color=COLORS["mc"], ms=3,
+                label="test −ELBO")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per image")
+        ax.set_title(title)
+        ax.legend()
+        ax2.plot(ep, [-h["test_reconstruction"] for h in history], "o-", color=COLORS["q"],
+                 ms=3, label="distortion −E[log p(x|z)]")
+        ax2b = ax2.twinx()
+        ax2b.plot(ep, [h["test_kl"] for h in history], "s-", color=COLORS["accent"], ms=3,
+                  label="rate KL(q‖p)")
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("distortion (nats)", color=COLORS["q"])
+        ax2b.set_ylabel("KL (nats)", color=COLORS["accent"])
+        ax2b.spines["right"].set_visible(True)
+        ax2.set_title("The two terms on the test set")
+    return fig
+
+
+def _grid(images: np.ndarray, shape: tuple[int, int], ncol: int) -> np.ndarray:
+    n = len(images)
+    nrow = int(np.ceil(n / ncol))
+    h, w = shape
+    canvas = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1))
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncol)
+        canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = \
+            img.reshape(h, w)
+    return canvas
+
+
+def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray,
+                         shape: tuple[int, int]) -> Figure:
+    """Test images (top row of each pair) and their reconstructions (decoder means)."""
+    n = len(originals)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, 1, figsize=(min(1.0 * n, 14), 2.6), layout="constrained")
+        for ax, imgs, label in ((axes[0], originals, "data"),
+                                (axes[1], reconstructions, "reconstruction")):
+            ax.imshow(_grid(imgs, shape, n), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_axis_off()
+            ax.set_title(label, fontsize=9, loc="left")
+    return fig
+
+
+def plot_samples(samples: np.ndarray, shape: tuple[int, int], *, ncol: int = 10,
+                 title: str = "Samples from the prior (decoder means)") -> Figure:
+    """A grid of decoded prior samples."""
+    with plt.rc_context(STYLE):
+        nrow = int(np.ceil(len(samples) / ncol))
+        fig, ax = plt.subplots(figsize=(ncol * 0.75, nrow * 0.75 + 0.4), layout="constrained")
+        ax.imshow(_grid(samples, shape, ncol), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_latent_scatter(z: np.ndarray, labels: np.ndarray) -> Figure:
+    """Posterior means of a 2-D latent space coloured by class."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="label")
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        ax.set_title("Posterior means, 2-D latent space")
     return fig

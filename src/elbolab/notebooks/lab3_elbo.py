@@ -26,7 +26,8 @@
 # - Part 2 — KL divergence: the closed form, Monte Carlo with error bars, asymmetry, mode
 #   covering vs mode seeking
 # - Part 3 — Jensen's inequality, the ELBO derived, and its gap as a KL to the posterior
-# - Part 4 — The ELBO: the reparameterization trick, the bound's pieces, IWAE-k
+# - Part 4 — The ELBO: the reparameterization trick, the bound's pieces, IWAE-k, and a
+#   VAE trained on MNIST
 
 # %% tags=["parameters"]
 QUICK = True  # small sample sizes (CI); False for the full run
@@ -718,6 +719,67 @@ log.at_most("IWAE-k approaches log p(x): gap at the largest k (nats)", "elbo",
             "gap at largest k <= a quarter of the gap at k = 1")
 show(plot_iwae_vs_k(ks_list, b_est, b_se, elbo_mean, 0.0, reference=mean_log_px,
                     reference_label="exact log p(x)"), "iwae_vs_k")
+
+# %% [markdown]
+# ### Training a real VAE on MNIST
+#
+# Everything above, put to work: `ELBOFramework` with an MLP encoder and decoder (the
+# `example` preset: 784-400-20, ReLU, Bernoulli likelihood on the pixel intensities), trained
+# by maximizing the ELBO with Adam. The trainer keeps the whole dataset on the device, writes a
+# checkpoint and metrics every epoch, and can resume. The quick run trains briefly on a
+# subset; the full run trains the PyTorch example's 10 epochs, after which the example reports
+# a test loss of about 105.5 nats. At the end we hold the ELBO against the tighter
+# importance-weighted bound on the test set.
+
+# %%
+from elbolab.data import load_dataset
+from elbolab.evaluation import evaluate_log_likelihood, reconstruct, sample_prior
+from elbolab.plots import plot_learning_curves, plot_reconstructions, plot_samples
+from elbolab.training import TrainConfig, Trainer
+
+train_data = load_dataset("mnist", "train", DATA_DIR)
+test_data = load_dataset("mnist", "test", DATA_DIR)
+train_cfg = TrainConfig(preset="example", epochs=3 if QUICK else 10, seed=SEED,
+                        device=str(device), data_dir=DATA_DIR,
+                        train_subset=10_000 if QUICK else None,
+                        test_subset=1_000 if QUICK else None)
+trainer = Trainer(train_cfg, Path(OUT_DIR) / "runs" / "part4_example", train=train_data,
+                  test=test_data, progress=False)
+run = trainer.fit()
+for h in run.history:
+    print(f"epoch {h['epoch']:>2}: train −ELBO {h['train_loss']:7.2f}  test −ELBO "
+          f"{h['test_loss']:7.2f}  (E[log p(x|z)] {h['test_reconstruction']:7.2f}, "
+          f"KL {h['test_kl']:5.2f})  {h['seconds']:.2f} s")
+first, last = run.history[0], run.history[-1]
+log.at_least("training improves the test ELBO (first-epoch minus last-epoch loss, nats)",
+             "training", first["test_loss"] - last["test_loss"], 1.0 if QUICK else 5.0)
+if train_data.name == "mnist":
+    log.at_most(f"test loss after {len(run.history)} epochs (nats; the PyTorch example: "
+                f"~105.5 after 10)", "training", last["test_loss"], 155.0 if QUICK else 107.0)
+show(plot_learning_curves(run.history, title=f"example VAE on {train_data.name}"),
+     "training_learning_curves")
+
+# %%
+x_show = trainer.test_x[:16]
+show(plot_reconstructions(x_show.cpu().numpy(), reconstruct(run.model, x_show).cpu().numpy(),
+                          trainer.image_shape), "training_reconstructions")
+show(plot_samples(sample_prior(run.model, 50, trainer.spec.latent,
+                               torch.Generator(device=device).manual_seed(SEED)).cpu().numpy(),
+                  trainer.image_shape), "training_samples")
+
+# %%
+n_eval, k_eval = (200, 100) if QUICK else (1000, 1000)
+x_eval = trainer.test_x[:n_eval]
+eval_gen = torch.Generator(device=device).manual_seed(SEED)
+with torch.no_grad():
+    elbo_eval = torch.stack([run.model.compute_elbo(x_eval, generator=eval_gen).elbo
+                             for _ in range(10)]).mean(0)
+ll_eval = evaluate_log_likelihood(run.model, x_eval, k=k_eval, generator=eval_gen)
+print(f"{n_eval} test images: ELBO {elbo_eval.mean():.2f} nats, IWAE-{k_eval} "
+      f"{ll_eval['log_likelihood']:.2f} ± {ll_eval['stderr']:.2f} nats "
+      f"({ll_eval['nll_bits_per_dim']:.4f} bits/dim)")
+log.at_least(f"test IWAE-{k_eval} bound above the ELBO (nats)", "training",
+             ll_eval["log_likelihood"] - elbo_eval.mean().item(), 0.5)
 
 # %% [markdown]
 # ## What the lab verified

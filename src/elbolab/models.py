@@ -1,0 +1,108 @@
+"""Encoders and decoders for image VAEs, and the presets the lab trains.
+
+Presets (``build_model(preset)``):
+
+- ``example``: 784-400-20 with ReLU, the PyTorch example VAE (one hidden layer each way);
+- ``iwae``: 784-200-200-50 with tanh, the one-stochastic-layer model of Burda, Grosse &
+  Salakhutdinov (2015), Sec. 5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .elbo import LIKELIHOODS, ELBOFramework
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus,
+               "gelu": nn.GELU}
+
+
+def _mlp(sizes: Sequence[int], activation: str) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
+    return layers
+
+
+class MLPEncoder(nn.Module):
+    """x (B, D) → (mu, logvar), each (B, latent): hidden layers then one linear head that
+    outputs both (a single matmul instead of two)."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], latent: int, activation: str):
+        super().__init__()
+        self.body = nn.Sequential(*_mlp([in_dim, *hidden], activation))
+        self.head = nn.Linear(hidden[-1] if hidden else in_dim, 2 * latent)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.body(x.flatten(1))).chunk(2, dim=-1)
+        return mu, logvar
+
+
+class MLPDecoder(nn.Module):
+    """z (B, latent) → Bernoulli logits (B, D), or for a Gaussian likelihood (mean, logvar)
+    with a learned per-pixel ``x_logvar``."""
+
+    def __init__(self, latent: int, hidden: Sequence[int], out_dim: int, activation: str,
+                 likelihood: str = "bernoulli"):
+        super().__init__()
+        self.body = nn.Sequential(*_mlp([latent, *hidden], activation))
+        self.head = nn.Linear(hidden[-1] if hidden else latent, out_dim)
+        self.likelihood = likelihood
+        if likelihood == "gaussian":
+            self.x_logvar = nn.Parameter(torch.zeros(out_dim))
+
+    def forward(self, z: torch.Tensor):
+        out = self.head(self.body(z))
+        return (out, self.x_logvar) if self.likelihood == "gaussian" else out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What defines a model: sizes, activation, likelihood. Stored in checkpoints."""
+
+    data_dim: int = 784
+    hidden: tuple[int, ...] = (400,)
+    latent: int = 20
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelSpec:
+        return cls(**{**d, "hidden": tuple(d["hidden"])})
+
+
+PRESETS = {
+    "example": ModelSpec(hidden=(400,), latent=20, activation="relu"),
+    "iwae": ModelSpec(hidden=(200, 200), latent=50, activation="tanh"),
+}
+
+
+def preset_spec(preset: str, *, data_dim: int = 784, latent: int | None = None,
+                likelihood: str = "bernoulli") -> ModelSpec:
+    """The preset's spec, adapted to the data dimension, latent size and likelihood."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    base = PRESETS[preset]
+    return ModelSpec(data_dim, base.hidden, latent or base.latent, base.activation, likelihood)
+
+
+def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramework:
+    """An :class:`~elbolab.elbo.ELBOFramework` with an MLP encoder and mirrored decoder.
+    Argument checks are off by default: the trainer feeds it validated, device-resident data."""
+    if spec.activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
+    enc = MLPEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation)
+    dec = MLPDecoder(spec.latent, tuple(reversed(spec.hidden)), spec.data_dim, spec.activation,
+                     spec.likelihood)
+    return ELBOFramework(enc, dec, spec.likelihood, validate=validate)

@@ -1,0 +1,213 @@
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from elbolab.cli import main
+from elbolab.data import ImageData, load_dataset
+from elbolab.evaluation import evaluate_elbo, iwae_per_example
+from elbolab.training import (
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    learning_rate,
+    load_run,
+)
+
+SHARED = Path(os.environ.get("ELBOLAB_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
+HAVE_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").exists()
+
+
+@pytest.fixture(scope="module")
+def mnist_small():
+    if not HAVE_MNIST:
+        pytest.skip("MNIST not found in ELBOLAB_DATA_DIR")
+    tr = load_dataset("mnist", "train", SHARED, allow_download=False, fallback=False)
+    te = load_dataset("mnist", "test", SHARED, allow_download=False, fallback=False)
+    return (
+        ImageData(tr.images[:2000], tr.labels[:2000], tr.shape, "mnist", tr.source),
+        ImageData(te.images[:500], te.labels[:500], te.shape, "mnist", te.source),
+    )
+
+
+def _cfg(**kw):
+    return TrainConfig(**{"device": "cpu", "epochs": 2, "batch_size": 100, "seed": 3, **kw})
+
+
+def test_short_real_training_improves_test_elbo(mnist_small, tmp_path):
+    tr, te = mnist_small
+    trainer = Trainer(_cfg(epochs=3), tmp_path, train=tr, test=te, progress=False)
+    before = evaluate_elbo(
+        trainer.model, trainer.test_x, generator=torch.Generator().manual_seed(0)
+    )["elbo"]
+    hist = trainer.fit().history
+    assert len(hist) == 3
+    assert hist[-1]["test_elbo"] > before + 200  # untrained ELBO is about -540 nats
+    assert hist[-1]["test_loss"] < hist[0]["test_loss"]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert (tmp_path / "metrics.csv").read_text().startswith("epoch,lr,train_loss")
+
+
+def test_resume_equals_uninterrupted_training(mnist_small, tmp_path):
+    tr, te = mnist_small
+    for binar in ("none", "dynamic"):
+        full = Trainer(
+            _cfg(binarize=binar), tmp_path / f"full-{binar}", train=tr, test=te, progress=False
+        ).fit()
+        part = tmp_path / f"part-{binar}"
+        Trainer(_cfg(epochs=1, binarize=binar), part, train=tr, test=te, progress=False).fit()
+        resumed = Trainer(_cfg(binarize=binar), part, train=tr, test=te, progress=False).fit(
+            resume=True
+        )
+        assert resumed.resumed_from == 1
+        for (k, a), b in zip(
+            full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+        ):
+            assert torch.equal(a, b), k
+        strip = [{k: v for k, v in h.items() if k != "seconds"} for h in full.history]
+        assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in resumed.history]
+
+
+def test_resume_refuses_a_different_configuration(mnist_small, tmp_path):
+    tr, te = mnist_small
+    Trainer(_cfg(epochs=1), tmp_path, train=tr, test=te, progress=False).fit()
+    with pytest.raises(ValueError, match="different configuration.*lr"):
+        Trainer(_cfg(lr=0.5), tmp_path, train=tr, test=te, progress=False).fit(resume=True)
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(mnist_small, tmp_path):
+    tr, te = mnist_small
+    Trainer(_cfg(epochs=1), tmp_path, train=tr, test=te, progress=False).fit()
+    good = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    trainer = Trainer(_cfg(epochs=3), tmp_path, train=tr, test=te, progress=False)
+    trainer.train_x = trainer.train_x.clone()  # (a view of the shared fixture otherwise)
+    trainer.train_x[5, 100] = math.nan  # poison one pixel: the loss goes NaN in epoch 2
+    with pytest.raises(TrainingDiverged, match="NaN or infinite in epoch 2.*last good"):
+        trainer.fit(resume=True)
+    after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert after["epoch"] == 1
+    for k in good["model"]:
+        assert torch.equal(good["model"][k], after["model"][k])
+
+
+def test_keyboard_interrupt_saves_state(mnist_small, tmp_path, monkeypatch):
+    tr, te = mnist_small
+    trainer = Trainer(_cfg(epochs=3), tmp_path, train=tr, test=te, progress=False)
+    real = trainer._train_epoch
+
+    def interrupt_second(epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(epoch)
+
+    monkeypatch.setattr(trainer, "_train_epoch", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    saved = torch.load(tmp_path / "interrupted.pt", weights_only=True)
+    assert saved["interrupted"] is True
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_elbo_le_iwae_and_iwae_increases_in_k(mnist_small, tmp_path):
+    tr, te = mnist_small
+    model = Trainer(_cfg(epochs=2), tmp_path, train=tr, test=te, progress=False).fit().model
+    x = te.images[:64]
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        elbo = torch.stack([model.compute_elbo(x, generator=g).elbo for _ in range(20)]).mean(0)
+    bounds = {k: iwae_per_example(model, x, k, chunk_size=64, generator=g) for k in (1, 10, 200)}
+    assert (bounds[10] - elbo).mean() > 0
+    assert bounds[1].mean() < bounds[10].mean() < bounds[200].mean()
+    # chunked streaming equals the one-shot bound in distribution; here: same mean within noise
+    one_shot = model.iwae_bound(x, 200, generator=g)
+    assert abs(one_shot.mean() - bounds[200].mean()) < 0.5
+
+
+def test_learning_rate_schedules():
+    cfg = TrainConfig(lr=1e-3, lr_schedule="iwae")
+    # stage i lasts 3^i epochs with lr 1e-3 * 10^(-i/7)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 1) == pytest.approx(1e-3 * 10 ** (-1 / 7))
+    assert learning_rate(cfg, 3) == pytest.approx(1e-3 * 10 ** (-1 / 7))
+    assert learning_rate(cfg, 4) == pytest.approx(1e-3 * 10 ** (-2 / 7))
+    assert learning_rate(cfg, 3279) == pytest.approx(1e-4)
+    exp = TrainConfig(lr=1.0, lr_schedule="exponential", lr_decay=0.5)
+    assert learning_rate(exp, 3) == 0.125
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"lr": -1.0}, "lr must be"),
+        ({"beta": math.nan}, "beta must be"),
+        ({"epochs": 0}, "epochs must be"),
+        ({"binarize": "yes"}, "binarize must be"),
+    ],
+)
+def test_config_validation(kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        TrainConfig(**kw)
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found")
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "1000",
+            "--test-subset",
+            "200",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--no-progress",
+            "--latent",
+            "2",
+            "--data-dir",
+            str(SHARED),
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "test loss (−ELBO)" in out
+    for f in ("learning_curves", "reconstructions", "samples", "latent"):
+        assert (run / "figures" / f"{f}.png").exists()
+    rc = main(
+        [
+            "evaluate",
+            str(run),
+            "--k",
+            "50",
+            "--n-test",
+            "100",
+            "--device",
+            "cpu",
+            "--data-dir",
+            str(SHARED),
+        ]
+    )
+    assert rc == 0
+    res = json.loads((run / "evaluation_k50.json").read_text())
+    assert res["n"] == 100 and res["log_likelihood"] >= res["test_elbo"] - 2.0
+    model, state = load_run(run, "cpu")
+    assert state["epoch"] == 1
+
+
+def test_cli_evaluate_missing_run(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupted"):
+        load_run(tmp_path, "cpu")
