@@ -9,6 +9,11 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 LAB_ARGS ?=
 BIN := $(VENV)/bin
+# Data: ../shared/data when this checkout has it beside it (this project's machines and CI),
+# else whatever ELBOLAB_DATA_DIR says, else elbolab's default (the user cache).
+ifneq ($(wildcard ../shared/data),)
+export ELBOLAB_DATA_DIR ?= $(abspath ../shared/data)
+endif
 STAMP := $(VENV)/.elbolab-installed
 
 .PHONY: lab test install clean
