@@ -2,7 +2,8 @@
 
 - The whole dataset lives on the device; each epoch is a seeded permutation and slices of
   it (no per-item ``Dataset``/``DataLoader``), with no host sync inside the epoch.
-- CPU: fused Adam; subnormal floats flushed to zero during the training pass. CUDA: the
+- CPU: the backward pass written out (:mod:`elbolab.backprop`, no autograd graph) and fused
+  Adam; subnormal floats flushed to zero during the training pass. CUDA: the
   whole step (forward, backward, Adam) is captured once as a CUDA graph and replayed
   (falls back to eager with a warning if capture fails; ``cuda_graph=False`` turns it off).
 - Every epoch writes ``checkpoint.pt`` atomically (model, optimizer, RNG states, epoch,
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, backprop
 from .data import BINARIZE, ImageData, binarize, load_dataset, static_binarization
 from .device import resolve_device
 from .elbo import ELBOFramework
@@ -35,6 +36,7 @@ from .io import atomic_path, atomic_write_json, atomic_write_text
 from .models import ModelSpec, build_model, preset_spec
 
 LR_SCHEDULES = ("constant", "exponential", "iwae")
+BACKWARDS = ("auto", "autograd", "explicit")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -64,10 +66,15 @@ class TrainConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     cuda_graph: bool = True
+    # "explicit": the written-out backward pass of elbolab.backprop (MLP models only);
+    # "auto" uses it on the CPU when the model allows, autograd elsewhere
+    backward: str = "auto"
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
+        if self.backward not in BACKWARDS:
+            raise ValueError(f"backward must be one of {BACKWARDS}")
         if self.binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}")
         for name in ("epochs", "batch_size"):
@@ -144,6 +151,12 @@ class Trainer:
                                            latent=cfg.latent, likelihood=cfg.likelihood)
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.spec).to(self.device)
+        if cfg.backward == "explicit" and not backprop.supports(self.model):
+            raise ValueError(f"backward='explicit' does not support activation "
+                             f"{self.spec.activation!r}; use 'autograd'")
+        self.explicit = cfg.backward == "explicit" or (
+            cfg.backward == "auto" and self.device.type == "cpu"
+            and backprop.supports(self.model))
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.opt = self._make_optimizer()
         self._graph = None
@@ -174,6 +187,11 @@ class Trainer:
         return -objective.mean(), res.reconstruction.sum(), res.kl.sum()
 
     def _eager_step(self, x: torch.Tensor):
+        if self.explicit:
+            out = backprop.elbo_gradients(self.model, x, beta=self.config.beta,
+                                          generator=self.gen)
+            self.opt.step()
+            return out
         loss, rec, kl = self._objective(x, self.gen)
         self.opt.zero_grad(set_to_none=False)
         loss.backward()
@@ -211,26 +229,28 @@ class Trainer:
 
     # -- epochs ---------------------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> dict:
-        cfg, x_all = self.config, self.train_x
-        if cfg.binarize == "dynamic":
-            x_all = binarize(x_all, self.gen)
-        perm = torch.randperm(len(x_all), generator=self.gen, device=self.device)
-        x_all = x_all[perm]
-        bs = cfg.batch_size
-        use_graph = self.device.type == "cuda" and cfg.cuda_graph
-        # a captured graph has one batch shape: the ragged last batch is dropped (the data are
-        # reshuffled every epoch, so every example is still used)
-        n_batches = len(x_all) // bs if use_graph else math.ceil(len(x_all) / bs)
-        batches = [x_all[i * bs:(i + 1) * bs] for i in range(n_batches)]
-        totals = torch.zeros(3, device=self.device)
+        cfg, x_all, bs = self.config, self.train_x, self.config.batch_size
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
+        perm = torch.randperm(len(x_all), generator=self.gen, device=self.device)
+        use_graph = self.device.type == "cuda" and cfg.cuda_graph and not self.explicit
+        # a captured graph has one batch shape: the ragged last batch is dropped (the data are
+        # reshuffled every epoch, so every example is still used)
+        n_batches = len(x_all) // bs if use_graph else math.ceil(len(x_all) / bs)
+        index = perm[:n_batches * bs].split(bs)
+
+        def batch(i: int) -> torch.Tensor:
+            # gathered (and dynamically binarized) one batch at a time, while it is in cache
+            xb = x_all[index[i]]
+            return binarize(xb, self.gen) if cfg.binarize == "dynamic" else xb
+
+        sums: list[torch.Tensor] = []  # per-step (loss, rec, kl) sums, stacked once at the end
         i = 0
         if use_graph and self._graph is None:
             n_warm = min(3, n_batches)
             try:
-                totals += self._capture(batches[:n_warm])
+                sums.append(self._capture([batch(j) for j in range(n_warm)]))
                 i = n_warm
             except RuntimeError as exc:  # pragma: no cover - depends on the GPU stack
                 warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly",
@@ -238,17 +258,18 @@ class Trainer:
                 self.config.cuda_graph = use_graph = False
                 self._graph = None
                 self.opt = self._make_optimizer()
-        for xb in batches[i:]:
+        for j in range(i, n_batches):
             if use_graph:
-                self._static_x.copy_(xb)
+                self._static_x.copy_(batch(j))
                 self._graph.replay()
-                totals += self._static_out
+                sums.append(self._static_out.clone())
             else:
-                totals += torch.stack(self._eager_step(xb))
+                sums.append(torch.stack(self._eager_step(batch(j))))
+        totals = torch.stack(sums).sum(0)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        n_seen = sum(len(b) for b in batches)
+        n_seen = min(n_batches * bs, len(x_all))
         loss_sum, rec_sum, kl_sum = totals.tolist()
         if not all(math.isfinite(v) for v in (loss_sum, rec_sum, kl_sum)):
             raise TrainingDiverged(

@@ -1,0 +1,161 @@
+r"""The MLP VAE's backward pass written out: explicit gradients of the β-weighted negative ELBO.
+
+For the lab's MLP encoder/decoder (:mod:`elbolab.models`, ReLU or tanh layers) this computes
+the loss of one minibatch and writes every parameter's gradient into ``.grad`` in a single
+pass, without building an autograd graph. It is the chain rule plus the four derivatives the
+lab derives (per example, loss ℓ = −log p(x|z) + β·KL, averaged over the batch of size B):
+
+.. math::
+    \frac{\partial(-\log p(x|z))}{\partial \text{logits}} = \sigma(\text{logits}) - x
+    \quad\text{(Bernoulli)},\qquad
+    \frac{\partial(-\log\mathcal N(x;m,e^{v}))}{\partial m} = -(x-m)e^{-v},\;
+    \frac{\partial}{\partial v} = \tfrac12\big(1-(x-m)^2e^{-v}\big)
+
+.. math::
+    z = \mu + e^{\frac12\log\sigma^2}\varepsilon \;\Rightarrow\;
+    \frac{\partial z}{\partial\mu} = 1,\;
+    \frac{\partial z}{\partial\log\sigma^2} = \tfrac12\sigma\varepsilon
+    \quad\text{(reparameterization, Kingma & Welling 2014, Sec. 2.4)}
+
+.. math::
+    \frac{\partial\,\mathrm{KL}}{\partial\mu} = \mu,\qquad
+    \frac{\partial\,\mathrm{KL}}{\partial\log\sigma^2} = \tfrac12\big(e^{\log\sigma^2}-1\big)
+    \quad\text{(KL to } \mathcal N(0,I)\text{, Kingma & Welling 2014, App. B)}
+
+The trainer uses it on the CPU, where autograd's per-node bookkeeping is a measurable part of
+a step of this small model (``benchmarks/bench_training.py``); ``tests/test_backprop.py``
+checks every gradient against autograd in float64. The noise ε is drawn exactly as
+:func:`elbolab.elbo.reparameterize` draws it, so both paths follow the same trajectory.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .elbo import ELBOFramework
+from .kl import standard_normal_kl
+from .models import MLPDecoder, MLPEncoder
+
+# activation → g·f'(pre-activation) written with the activation's *output* a, using the same
+# single kernels autograd calls: ReLU: g·[a > 0]; tanh: g·(1 − a²)
+_BACKWARD_FROM_OUTPUT = {
+    nn.ReLU: lambda g, a: torch.ops.aten.threshold_backward(g, a, 0.0),
+    nn.Tanh: lambda g, a: torch.ops.aten.tanh_backward(g, a),
+}
+
+
+def _linear_layers(body: nn.Sequential) -> list[tuple[nn.Linear, type]] | None:
+    mods = list(body)
+    if len(mods) % 2:
+        return None
+    pairs = list(zip(mods[0::2], mods[1::2], strict=True))
+    if not all(isinstance(lin, nn.Linear) and type(act) in _BACKWARD_FROM_OUTPUT
+               for lin, act in pairs):
+        return None
+    return [(lin, type(act)) for lin, act in pairs]
+
+
+def supports(model: nn.Module) -> bool:
+    """Whether :func:`elbo_gradients` can handle ``model``: an :class:`ELBOFramework` with the
+    lab's :class:`MLPEncoder`/:class:`MLPDecoder` and ReLU or tanh hidden layers."""
+    return (isinstance(model, ELBOFramework) and type(model.encoder) is MLPEncoder
+            and type(model.decoder) is MLPDecoder
+            and model.decoder.likelihood == model.likelihood
+            and _linear_layers(model.encoder.body) is not None
+            and _linear_layers(model.decoder.body) is not None)
+
+
+def _forward(layers, h: torch.Tensor) -> list[torch.Tensor]:
+    """Activations of each hidden layer (the input first)."""
+    acts = [h]
+    for lin, act in layers:
+        h = torch.addmm(lin.bias, h, lin.weight.T)
+        h = h.relu_() if act is nn.ReLU else h.tanh_()
+        acts.append(h)
+    return acts
+
+
+def _grad_buffer(p: nn.Parameter) -> torch.Tensor:
+    if p.grad is None:
+        p.grad = torch.zeros_like(p)
+    return p.grad
+
+
+def _backward_linear(lin: nn.Linear, g_out: torch.Tensor, inp: torch.Tensor) -> None:
+    """∂/∂W = g_outᵀ·inp and ∂/∂b = Σ_batch g_out, written into the layer's ``.grad``."""
+    torch.mm(g_out.T, inp, out=_grad_buffer(lin.weight))
+    torch.sum(g_out, 0, out=_grad_buffer(lin.bias))
+
+
+def _backward_body(layers, acts: list[torch.Tensor], g: torch.Tensor, need_input: bool):
+    """Backpropagate g (gradient w.r.t. the body's output) through the hidden layers."""
+    for i in range(len(layers) - 1, -1, -1):
+        lin, act = layers[i]
+        g = _BACKWARD_FROM_OUTPUT[act](g, acts[i + 1])
+        _backward_linear(lin, g, acts[i])
+        if i > 0 or need_input:
+            g = torch.mm(g, lin.weight)
+    return g
+
+
+@torch.no_grad()
+def elbo_gradients(
+    model: ELBOFramework,
+    x: torch.Tensor,
+    *,
+    beta: float = 1.0,
+    generator: torch.Generator | None = None,
+    eps: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Gradients of :math:`\frac1B\sum_b[-\log p(x_b|z_b) + \beta\,\mathrm{KL}_b]` written into
+    every parameter's ``.grad`` (overwriting it), for a one-sample reparameterized ELBO.
+
+    ``x``: (B, D) data; ``eps``: optional (B, latent) noise, otherwise drawn from
+    ``generator``. Returns batch **sums** (loss, reconstruction log-likelihood, KL), 0-d
+    tensors in nats, without a host sync. Raises ``TypeError`` for a model :func:`supports`
+    rejects.
+    """
+    if not supports(model):
+        raise TypeError("elbo_gradients needs an ELBOFramework with the lab's MLPEncoder/"
+                        "MLPDecoder and ReLU/tanh layers; use autograd for other models")
+    enc, dec = model.encoder, model.decoder
+    enc_layers, dec_layers = _linear_layers(enc.body), _linear_layers(dec.body)
+    x = x.flatten(1)
+    scale = 1.0 / x.shape[0]  # the loss is a batch mean
+
+    # forward
+    enc_acts = _forward(enc_layers, x)
+    e = torch.addmm(enc.head.bias, enc_acts[-1], enc.head.weight.T)
+    mu, logvar = e.chunk(2, dim=-1)
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    std = torch.exp(0.5 * logvar)
+    z = torch.addcmul(mu, std, eps)
+    dec_acts = _forward(dec_layers, z)
+    out = torch.addmm(dec.head.bias, dec_acts[-1], dec.head.weight.T)
+    if model.likelihood == "bernoulli":
+        rec = model._reconstruction(x, out, None, event_dims=1).sum()
+        g_out = torch.sigmoid(out).sub_(x).mul_(scale)
+    else:
+        x_logvar = dec.x_logvar
+        rec = model._reconstruction(x, out, x_logvar, event_dims=1).sum()
+        inv_var_diff = (out - x).mul_(torch.exp(-x_logvar))  # (m − x)/σ²
+        g_out = inv_var_diff * scale
+        # ∂/∂v Σ_b ½(1 − (x−m)²/σ²)·scale = ½·scale·Σ_b (1 − (m−x)·(m−x)/σ²)
+        torch.sum(torch.addcmul(torch.ones_like(out), inv_var_diff, out - x, value=-1.0), 0,
+                  out=_grad_buffer(x_logvar)).mul_(0.5 * scale)
+    kl = standard_normal_kl(mu, logvar, validate=False).sum()
+
+    # backward: decoder head and body, then the reparameterization and the KL
+    _backward_linear(dec.head, g_out, dec_acts[-1])
+    g_z = _backward_body(dec_layers, dec_acts, torch.mm(g_out, dec.head.weight), True)
+    g_e = torch.empty_like(e)
+    g_mu, g_logvar = g_e.chunk(2, dim=-1)
+    torch.add(g_z, mu, alpha=beta * scale, out=g_mu)
+    torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
+    g_logvar.add_(torch.square(std).sub_(1.0), alpha=0.5 * beta * scale)
+    _backward_linear(enc.head, g_e, enc_acts[-1])
+    _backward_body(enc_layers, enc_acts, torch.mm(g_e, enc.head.weight), False)
+    loss = (beta * kl - rec).reshape(())
+    return loss, rec, kl
