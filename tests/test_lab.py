@@ -1,8 +1,10 @@
 """End to end: `elbolab lab --quick` executes the notebook and writes every output."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -12,6 +14,9 @@ import torch
 from elbolab.cli import main
 from elbolab.lab import inject_parameters, notebook_source
 from elbolab.validation import PARTS
+
+SHARED = Path(os.environ.get("ELBOLAB_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
+HAVE_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").exists()
 
 
 def test_notebook_source_is_percent_format_with_a_parameters_cell():
@@ -47,11 +52,16 @@ def test_cli_version():
 @pytest.mark.slow
 def test_elbolab_lab_quick_end_to_end(tmp_path):
     out = tmp_path / "lab"
+    env = dict(os.environ)
+    if HAVE_MNIST:  # a data folder relative to the caller's cwd must still be found
+        env["ELBOLAB_DATA_DIR"] = os.path.relpath(SHARED, tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "elbolab.cli", "lab", "--quick", "--no-progress", "--out", str(out)],
+        [sys.executable, "-m", "elbolab.cli", "lab", "--quick", "--no-progress", "--out", "lab"],
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "validations passed" in proc.stdout
@@ -59,7 +69,10 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     vals = metrics["validations"]
     assert vals and all(v["passed"] for v in vals)
     assert all(set(v) >= {"name", "part", "value", "tolerance", "passed"} for v in vals)
-    assert {v["part"] for v in vals} <= set(PARTS) and {"kl", "elbo"} <= {v["part"] for v in vals}
+    parts = {v["part"] for v in vals}
+    assert parts <= set(PARTS) and {"kl", "elbo", "training", "diffusion"} <= parts
+    if HAVE_MNIST:  # this check exists only when the run trained on MNIST, not the fallback
+        assert any(v["name"].startswith("test loss after") for v in vals)
     assert metrics["run"]["quick"] is True and metrics["run"]["seconds"] < 120
     nb = nbformat.read(out / "lab3_elbo.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -69,6 +82,8 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
         "kl_monte_carlo_convergence.png",
         "reparameterization.png",
         "iwae_vs_k.png",
+        "diffusion_testbed.png",
+        "diffusion_ddpm_2d.png",
     }
     html = (out / "report.html").read_text()
     assert "<html" in html and "Evidence Lower Bound" in html

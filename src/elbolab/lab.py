@@ -33,6 +33,7 @@ from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
 from . import __version__
+from .data import default_data_dir
 from .io import atomic_write_json, atomic_write_text
 
 NOTEBOOK_NAME = "lab3_elbo"
@@ -110,8 +111,11 @@ def run_lab(
     nb = jupytext.read(notebook_source())
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
+    # the kernel runs in the output folder: hand it an absolute data folder, resolved here
+    # (from --data-dir or $ELBOLAB_DATA_DIR, either of which may be relative to our cwd)
+    data = str(default_data_dir(data_dir).absolute())
     inject_parameters(nb, {"QUICK": bool(quick), "DEVICE": device, "SEED": int(seed),
-                           "OUT_DIR": str(out), "DATA_DIR": data_dir})
+                           "OUT_DIR": str(out), "DATA_DIR": data})
 
     km = AsyncKernelManager(kernel_name="python3",
                             kernel_spec_manager=_ThisInterpreterKernelSpecs())

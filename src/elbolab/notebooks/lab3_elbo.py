@@ -28,6 +28,8 @@
 # - Part 3 — Jensen's inequality, the ELBO derived, and its gap as a KL to the posterior
 # - Part 4 — The ELBO: the reparameterization trick, the bound's pieces, IWAE-k, and a
 #   VAE trained on MNIST
+# - From the ELBO to diffusion: the DDPM bound as a sum of the same Gaussian KLs, against an
+#   exact likelihood, and a small trained diffusion model
 
 # %% tags=["parameters"]
 QUICK = True  # small sample sizes (CI); False for the full run
@@ -811,6 +813,189 @@ print(f"{n_eval} test images: ELBO {elbo_eval.mean():.2f} nats, IWAE-{k_eval} "
       f"IWAE − ELBO = {gap_eval.estimate:.2f} ± {gap_eval.stderr:.2f} nats")
 log.at_least(f"test IWAE-{k_eval} bound above the ELBO (z-score of the paired gap)", "training",
              gap_eval.z_score(0.0).item(), 4.0)
+
+# %% [markdown]
+# ## From the ELBO to diffusion
+#
+# **VAE.** One latent, a learned encoder: $\log p(x) \ge \mathbb E_{q(z|x)}[\log p(x|z)] -
+# \mathrm{KL}(q(z|x)\,\|\,p(z))$.
+#
+# **Hierarchical VAE.** A chain of latents $x_1,\dots,x_T$ with a Markov encoder
+# $q(x_{1:T}|x_0)=\prod_t q(x_t|x_{t-1})$ and decoder $p(x_{0:T}) = p(x_T)\prod_t
+# p_\theta(x_{t-1}|x_t)$. Jensen's inequality, exactly as in Part 3, gives
+# $\log p_\theta(x_0) \ge \mathbb E_q\big[\log p(x_{0:T}) - \log q(x_{1:T}|x_0)\big]$.
+#
+# **Diffusion.** Fix the encoder: $q(x_t|x_{t-1}) = \mathcal N(\sqrt{1-\beta_t}\,x_{t-1},
+# \beta_t I)$ has no parameters, and its marginals are closed form,
+# $q(x_t|x_0)=\mathcal N(\sqrt{\bar\alpha_t}x_0,(1-\bar\alpha_t)I)$. Bayes' rule conditioned on
+# $x_0$, $q(x_t|x_{t-1}) = q(x_{t-1}|x_t,x_0)\,q(x_t|x_0)/q(x_{t-1}|x_0)$, makes the ratio
+# telescope, and the bound becomes
+#
+# $$-\log p_\theta(x_0) \le \underbrace{\mathrm{KL}(q(x_T|x_0)\|p(x_T))}_{L_T}
+# + \sum_{t=2}^{T}\underbrace{\mathbb E_{q(x_t|x_0)}\mathrm{KL}\big(q(x_{t-1}|x_t,x_0)\,\|\,
+# p_\theta(x_{t-1}|x_t)\big)}_{L_{t-1}}
+# \;\underbrace{-\,\mathbb E_{q(x_1|x_0)}\log p_\theta(x_0|x_1)}_{L_0}.$$
+#
+# Each $L_{t-1}$ is a KL between two Gaussians — the same `gaussian_kl` the VAE uses — because
+# the posterior $q(x_{t-1}|x_t,x_0)$ is Gaussian (mean $\tilde\mu_t$, variance
+# $\tilde\beta_t$). $L_T$ is the VAE's rate term with nothing to learn, $L_0$ its
+# reconstruction. Where the VAE balances two forces with a learned encoder, diffusion fixes
+# the encoder and spends all its capacity on the decoder.
+
+# %%
+from elbolab.ddpm import ring_mixture, train_ddpm
+from elbolab.diffusion import (
+    GaussianTestBed,
+    cosine_schedule,
+    discretized_gaussian_log_likelihood,
+    linear_schedule,
+    prior_term,
+    q_posterior,
+    variational_bound,
+)
+from elbolab.plots import plot_ddpm_2d, plot_diffusion_testbed, plot_noise_schedules
+
+linear, cosine = linear_schedule(1000), cosine_schedule(1000)
+print(linear, cosine, sep="\n")
+show(plot_noise_schedules([linear, cosine]), "diffusion_schedules")
+
+# The posterior q(x_{t-1} | x_t, x_0) against Gaussian conditioning of (x_{t-1}, x_t) | x_0,
+# written in numpy from the joint's moments.
+ab = np.cumprod(np.concatenate([[1.0], 1 - np.linspace(1e-4, 0.02, 1000)]))
+x0_demo, xt_demo = np.array([0.7, -1.2, 0.1]), np.array([0.3, 0.9, -2.0])
+post_err = 0.0
+for t in (2, 10, 100, 500, 1000):
+    v_prev, v_t = 1 - ab[t - 1], 1 - ab[t]
+    cov12 = np.sqrt(ab[t] / ab[t - 1]) * v_prev
+    ref_mean = np.sqrt(ab[t - 1]) * x0_demo + cov12 / v_t * (xt_demo - np.sqrt(ab[t]) * x0_demo)
+    mean_t, logvar_t = q_posterior(torch.tensor(x0_demo), torch.tensor(xt_demo), t, linear)
+    post_err = max(post_err, np.abs(mean_t.numpy() - ref_mean).max(),
+                   abs(np.exp(logvar_t[0].item()) / (v_prev - cov12**2 / v_t) - 1))
+log.at_most("posterior q(x_{t-1}|x_t,x_0) = Gaussian conditioning (max error, float64)",
+            "diffusion", post_err, 1e-9)
+
+# L_T on MNIST scaled to [-1, 1]: Ho et al. (2020) report about 1e-5 bits/dim.
+x_mnist = test_data.images[: 1000 if QUICK else None].double() * 2 - 1
+lt_bpd = prior_term(x_mnist, linear).mean().item() / (x_mnist.shape[1] * np.log(2))
+lt_uniform = prior_term(torch.rand(500, 3072, generator=torch.Generator().manual_seed(SEED),
+                                   dtype=torch.float64) * 2 - 1, linear).mean().item() / (
+    3072 * np.log(2))
+print(f"ᾱ_T = {linear.alpha_bar[-1]:.3g}; L_T = {lt_bpd:.2e} bits/dim on {test_data.name} "
+      f"(mostly ±1 pixels), {lt_uniform:.2e} bits/dim on uniform [-1, 1] data")
+log.at_most("L_T for the linear schedule, T = 1000 (bits/dim; Ho et al.: ~1e-5)", "diffusion",
+            lt_bpd, 1e-4)
+log.record("L_T on uniform [-1, 1] data is about 1e-5 bits/dim (within 2x)", "diffusion",
+           lt_uniform, 1e-5, 0.5e-5 < lt_uniform < 2e-5)
+
+# %% [markdown]
+# ### An exact test bed: Gaussian data
+#
+# For $x_0\sim\mathcal N(m,S)$ every marginal $q(x_t)$ is Gaussian, the best reverse mean of
+# the DDPM family $p_\theta(x_{t-1}|x_t)=\mathcal N(\mu_\theta(x_t),\sigma_t^2 I)$ is linear in
+# $x_t$, and so the model $p_\theta(x_0)$ is itself Gaussian: its exact log-likelihood and
+# every term of the bound are closed forms (`GaussianTestBed`). Three choices of the fixed
+# reverse variance: $\sigma_t^2=\beta_t$ and $\sigma_t^2=\tilde\beta_t$ (Ho et al. 2020), and
+# the optimal isotropic variance of Analytic-DPM (Bao et al. 2022). We check
+# bound ≤ exact for every single $x_0$, and watch the gap close as $T$ grows.
+
+# %%
+S_tb = torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=torch.float64)
+m_tb = torch.tensor([0.5, -0.3], dtype=torch.float64)
+Ts = [25, 100, 400] if QUICK else [25, 50, 100, 250, 1000]
+x0_tb = GaussianTestBed(m_tb, S_tb, linear_schedule(25)).sample(
+    500 if QUICK else 2000, torch.Generator().manual_seed(SEED))
+gaps, profiles, worst = {}, {}, -np.inf
+for variance in ("optimal", "beta", "posterior"):
+    g_list = []
+    for T in Ts:
+        tb = GaussianTestBed(m_tb, S_tb, linear_schedule(T), variance)
+        bound_tb = tb.bound_terms(x0_tb)
+        log_p_tb = tb.log_likelihood(x0_tb)
+        worst = max(worst, (-bound_tb.total - log_p_tb).max().item())
+        g_list.append((log_p_tb + bound_tb.total).mean().item())
+        if variance == "optimal":
+            profiles[T] = bound_tb.terms.mean(0).numpy()
+    gaps[variance] = (Ts, g_list)
+    print(f"σ² {variance:>9}: gap log p_θ(x₀) − bound = "
+          + ", ".join(f"{g:.4f} (T={T})" for T, g in zip(Ts, g_list, strict=True)) + " nats")
+data_nll = -GaussianTestBed(m_tb, S_tb, linear).data_log_prob(x0_tb).mean()
+print(f"−log q(x₀) (the data density): {data_nll:.4f} nats; −log p_θ(x₀) at T = {Ts[-1]}: "
+      f"{-log_p_tb.mean():.4f} nats")
+log.at_most("test bed: bound <= exact log p_theta(x0) for every x0, T and variance "
+            "(max of bound - exact)", "diffusion", worst, 1e-10)
+shrink = gaps["optimal"][1][0] / gaps["optimal"][1][-1]
+log.at_least(f"test bed: gap shrinks ~1/T (gap ratio T={Ts[0]} vs T={Ts[-1]}, optimal variance)",
+             "diffusion", shrink, 0.5 * Ts[-1] / Ts[0])
+log.record("test bed: optimal variance < beta < posterior (mean gap at the largest T)",
+           "diffusion", gaps["optimal"][1][-1], gaps["beta"][1][-1],
+           gaps["optimal"][1][-1] < gaps["beta"][1][-1] < gaps["posterior"][1][-1])
+
+# The generic estimator (one x_t ~ q(x_t|x_0) per term, the core gaussian_kl) against the
+# closed forms, for one x_0 and many draws.
+tb25 = GaussianTestBed(m_tb, S_tb, linear_schedule(25), "beta")
+x_one = x0_tb[:1].expand(20_000 if QUICK else 100_000, 2)
+mc_tb = variational_bound(x_one, tb25.reverse, tb25.schedule,
+                          generator=torch.Generator().manual_seed(SEED))
+total_mc = monte_carlo_mean(mc_tb.total)
+exact_total = tb25.bound_terms(x0_tb[:1]).total.item()
+print(f"sampled bound {total_mc.estimate:.4f} ± {total_mc.stderr:.4f} nats vs closed form "
+      f"{exact_total:.4f}")
+log.at_most("sampled bound (core gaussian_kl) = closed form (|z-score|)", "diffusion",
+            abs(total_mc.z_score(exact_total).item()), 4.0)
+show(plot_diffusion_testbed(profiles, gaps), "diffusion_testbed")
+
+# %% [markdown]
+# ### The decoder for 8-bit data
+#
+# Images are discrete: Ho et al.'s $L_0$ gives each pixel value the probability mass of its bin
+# $[x-\frac1{255}, x+\frac1{255}]$ under the Gaussian, the end bins extended to $\pm\infty$,
+# so the 256 probabilities sum to one and $L_0$ is a true negative log-probability (in
+# bits/dim, comparable across models). Computed with `log_ndtr` in both tails.
+
+# %%
+grid = torch.arange(256, dtype=torch.float64) * 2 / 255 - 1
+norm_err = max(
+    abs(torch.logsumexp(discretized_gaussian_log_likelihood(
+        grid, torch.tensor(mu, dtype=torch.float64), torch.tensor(lv, dtype=torch.float64)),
+        0).item())
+    for mu, lv in [(0.3, np.log(1e-2)), (0.999, np.log(1e-6)), (-0.2, np.log(4.0)),
+                   (-1.0, np.log(1e-8))])
+log.at_most("discretized decoder: the 256 bin probabilities sum to 1 (max |log sum|)",
+            "diffusion", norm_err, 1e-12)
+print(f"max |log Σ p(bin)| = {norm_err:.1e}")
+
+# %% [markdown]
+# ### A trained diffusion model
+#
+# A DDPM (ε-prediction MLP, linear schedule, T = 1000, Ho et al.'s $L_\text{simple}$) on a ring
+# of eight Gaussians. Its bound, estimated term by term on held-out points, can be held against
+# the data's exact entropy: $\mathbb E[-\text{bound}] \ge \mathbb E[-\log p_\theta(x_0)] \ge
+# H(q)$, so the excess measures what the model has not yet learned plus the bound's own gap.
+
+# %%
+mix = ring_mixture()
+ddpm_steps = 3000 if QUICK else 15000
+ring_train = mix.sample(20_000, torch.Generator().manual_seed(SEED))
+ddpm = train_ddpm(ring_train, steps=ddpm_steps, seed=SEED)
+ring_test = mix.sample(1000 if QUICK else 2000, torch.Generator().manual_seed(SEED + 1))
+ddpm_bound = ddpm.model.bound(ring_test.float(), torch.Generator().manual_seed(SEED + 2))
+excess = monte_carlo_mean(ddpm_bound.total.double() + mix.log_prob(ring_test))
+entropy = -mix.log_prob(ring_test).mean().item()
+mean_terms = ddpm_bound.terms.double().mean(0)
+print(f"{ddpm_steps} steps in {ddpm.seconds:.1f} s. Bound {ddpm_bound.total.mean():.3f} nats "
+      f"(L_0 {mean_terms[0]:.3f}, Σ L_(t-1) {mean_terms[1:-1].sum():.3f}, L_T "
+      f"{mean_terms[-1]:.1e}); data entropy {entropy:.3f} nats; excess "
+      f"{excess.estimate:.3f} ± {excess.stderr:.3f} nats")
+log.at_least("trained DDPM: bound >= data entropy (z-score of the paired excess)", "diffusion",
+             excess.z_score(0.0).item(), -4.0)
+log.at_most("trained DDPM: bound within this many nats of the data entropy", "diffusion",
+            excess.estimate.item(), 1.5 if QUICK else 0.5)
+ring_samples = ddpm.model.sample(2000, 2, torch.Generator().manual_seed(SEED + 3))
+sample_ll = mix.log_prob(ring_samples.double()).mean().item()
+log.at_least("DDPM samples lie on the data (mean log q(sample) minus mean log q(data), nats)",
+             "diffusion", sample_ll + entropy, -3.0 if QUICK else -0.5)
+show(plot_ddpm_2d(ring_train[:3000].numpy(), ring_samples.numpy(), mean_terms.numpy(),
+                  ddpm.losses), "diffusion_ddpm_2d")
 
 # %% [markdown]
 # ## What the lab verified
