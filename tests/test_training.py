@@ -211,3 +211,19 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="corrupted"):
         load_run(tmp_path, "cpu")
+
+
+def test_explicit_backward_follows_the_autograd_trajectory(mnist_small, tmp_path):
+    tr, te = mnist_small
+    runs = {}
+    for backward in ("explicit", "autograd"):
+        trainer = Trainer(_cfg(epochs=1, backward=backward, preset="iwae", binarize="dynamic"),
+                          tmp_path / backward, train=tr, test=te, progress=False)
+        assert trainer.explicit == (backward == "explicit")
+        runs[backward] = (trainer.run_epoch(0), trainer.model.state_dict())
+    (row_e, sd_e), (row_a, sd_a) = runs["explicit"], runs["autograd"]
+    assert row_e["train_loss"] == pytest.approx(row_a["train_loss"], rel=1e-4)
+    for k in sd_e:  # same noise, same data order: only float32 rounding differs
+        torch.testing.assert_close(sd_e[k], sd_a[k], rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="backward must be one of"):
+        _cfg(backward="symbolic")
