@@ -233,6 +233,8 @@ def test_sampled_bound_matches_closed_form_terms():
     assert z.abs().max() < 4.5, z
     assert mc.terms.shape == (100_000, 26)
     assert (exact[1:] >= 0).all()  # KL terms are non-negative
+    assert mc.bits_per_dim().item() == pytest.approx(
+        mc.total.mean().item() / (2 * math.log(2)), rel=1e-12)
 
 
 def test_testbed_validates_inputs():

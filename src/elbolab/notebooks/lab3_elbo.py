@@ -983,6 +983,7 @@ excess = monte_carlo_mean(ddpm_bound.total.double() + mix.log_prob(ring_test))
 entropy = -mix.log_prob(ring_test).mean().item()
 mean_terms = ddpm_bound.terms.double().mean(0)
 print(f"{ddpm_steps} steps in {ddpm.seconds:.1f} s. Bound {ddpm_bound.total.mean():.3f} nats "
+      f"= {ddpm_bound.bits_per_dim():.3f} bits/dim "
       f"(L_0 {mean_terms[0]:.3f}, Σ L_(t-1) {mean_terms[1:-1].sum():.3f}, L_T "
       f"{mean_terms[-1]:.1e}); data entropy {entropy:.3f} nats; excess "
       f"{excess.estimate:.3f} ± {excess.stderr:.3f} nats")
