@@ -59,3 +59,19 @@ def test_supports_rejects_other_models():
     assert not supports(other)
     with pytest.raises(TypeError, match="MLPEncoder"):
         elbo_gradients(other, torch.rand(2, 7))
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_bfloat16_products_stay_close_to_float32(likelihood):
+    torch.manual_seed(0)
+    m = build_model(ModelSpec(50, (64,), 8, "relu", likelihood))
+    x = torch.rand(128, 50, generator=torch.Generator().manual_seed(1))
+    eps = torch.randn(128, 8, generator=torch.Generator().manual_seed(2))
+    ref = elbo_gradients(m, x, eps=eps)
+    ref_grads = [p.grad.clone() for p in m.parameters()]
+    got = elbo_gradients(m, x, eps=eps, compute_dtype=torch.bfloat16)
+    for a, b in zip(got, ref, strict=True):  # sums of 128 examples: bf16 rounding (2^-8) only
+        assert abs(a.item() - b.item()) <= 0.01 * abs(b.item()) + 0.5
+    for p, g in zip(m.parameters(), ref_grads, strict=True):
+        assert p.grad.dtype == torch.float32
+        assert ((p.grad - g).norm() / g.norm()).item() < 0.02

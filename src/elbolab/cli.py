@@ -56,6 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--backward", default="auto", choices=("auto", "autograd", "explicit"),
                     help="gradients: the written-out backward pass (explicit; auto = on the "
                          "CPU for ReLU/tanh MLPs) or autograd")
+    tr.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="bfloat16: matrix products in bfloat16, everything else float32")
     tr.add_argument("--out", default="runs/vae", help="run folder (default: runs/vae)")
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     tr.add_argument("--no-progress", action="store_true")
@@ -99,7 +101,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             lr_schedule=args.lr_schedule, lr_decay=args.lr_decay, beta=args.beta,
             binarize=args.binarize, device=args.device, seed=args.seed, data_dir=args.data_dir,
             train_subset=args.train_subset, test_subset=args.test_subset,
-            cuda_graph=not args.no_cuda_graph, backward=args.backward)
+            cuda_graph=not args.no_cuda_graph, backward=args.backward,
+            precision=args.precision)
         trainer = Trainer(cfg, args.out, progress=not args.no_progress,
                           log=lambda m: print(m, file=sys.stderr))
         result = trainer.fit(resume=args.resume)

@@ -37,6 +37,7 @@ from .models import ModelSpec, build_model, preset_spec
 
 LR_SCHEDULES = ("constant", "exponential", "iwae")
 BACKWARDS = ("auto", "autograd", "explicit")
+PRECISIONS = ("float32", "bfloat16")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -69,12 +70,17 @@ class TrainConfig:
     # "explicit": the written-out backward pass of elbolab.backprop (MLP models only);
     # "auto" uses it on the CPU when the model allows, autograd elsewhere
     backward: str = "auto"
+    # "bfloat16": matrix products in bfloat16 (mixed precision; parameters, optimizer and
+    # elementwise math stay float32). Through autocast on the autograd path.
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
         if self.backward not in BACKWARDS:
             raise ValueError(f"backward must be one of {BACKWARDS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
         if self.binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}")
         for name in ("epochs", "batch_size"):
@@ -182,14 +188,17 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------------
     def _objective(self, x: torch.Tensor, generator: torch.Generator | None):
-        res = self.model.compute_elbo(x, generator=generator)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.config.precision == "bfloat16"):
+            res = self.model.compute_elbo(x, generator=generator)
         objective = res.reconstruction - self.config.beta * res.kl
         return -objective.mean(), res.reconstruction.sum(), res.kl.sum()
 
     def _eager_step(self, x: torch.Tensor):
         if self.explicit:
-            out = backprop.elbo_gradients(self.model, x, beta=self.config.beta,
-                                          generator=self.gen)
+            out = backprop.elbo_gradients(
+                self.model, x, beta=self.config.beta, generator=self.gen,
+                compute_dtype=torch.bfloat16 if self.config.precision == "bfloat16" else None)
             self.opt.step()
             return out
         loss, rec, kl = self._objective(x, self.gen)
