@@ -41,20 +41,15 @@ def main() -> None:
     train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
     to_u8 = lambda d: (d.images.reshape(-1, 28, 28) * 255).round().to(torch.uint8).numpy()  # noqa: E731
     baseline = BaselineRun(to_u8(train), to_u8(test), device=args.device)
-    ours = Trainer(TrainConfig(epochs=args.epochs, device=args.device, seed=1),
-                   "/tmp/elbolab-bench-training", train=train, test=test, progress=False)
-    ablation = None
-    if ours.explicit:
-        ablation = Trainer(TrainConfig(epochs=args.epochs, device=args.device, seed=1,
-                                       backward="autograd"),
-                           "/tmp/elbolab-bench-training-autograd", train=train, test=test,
-                           progress=False)
-    bf16 = None
-    if ours.explicit:
-        bf16 = Trainer(TrainConfig(epochs=args.epochs, device=args.device, seed=1,
-                                   precision="bfloat16"),
-                       "/tmp/elbolab-bench-training-bf16", train=train, test=test,
+    def trainer(name: str, **options) -> Trainer:
+        cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=1, **options)
+        return Trainer(cfg, f"/tmp/elbolab-bench-training{name}", train=train, test=test,
                        progress=False)
+
+    ours = trainer("")
+    # variants of our trainer, on the CPU path only: autograd (ablation) and mixed precision
+    ablation = trainer("-autograd", backward="autograd") if ours.explicit else None
+    bf16 = trainer("-bf16", precision="bfloat16") if ours.explicit else None
     rows, autograd_s, bf16_rows = [], [], []
     for epoch in range(args.epochs):
         b = baseline.epoch()
