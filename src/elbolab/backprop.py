@@ -30,12 +30,14 @@ checks every gradient against autograd in float64. The noise ε is drawn exactly
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from .elbo import ELBOFramework
-from .kl import standard_normal_kl
-from .models import MLPDecoder, MLPEncoder
+from .elbo import ELBOFramework, bernoulli_reconstruction, gaussian_reconstruction
+from .kl import gaussian_kl
+from .models import MLPDecoder, MLPEncoder, StackedMLPVAE
 
 # activation → g·f'(pre-activation) written with the activation's *output* a, using the same
 # single kernels autograd calls: ReLU: g·[a > 0]; tanh: g·(1 − a²)
@@ -50,8 +52,8 @@ def _linear_layers(body: nn.Sequential) -> list[tuple[nn.Linear, type]] | None:
     if len(mods) % 2:
         return None
     pairs = list(zip(mods[0::2], mods[1::2], strict=True))
-    if not all(isinstance(lin, nn.Linear) and type(act) in _BACKWARD_FROM_OUTPUT
-               for lin, act in pairs):
+    if not all(hasattr(lin, "weight") and hasattr(lin, "bias")
+               and type(act) in _BACKWARD_FROM_OUTPUT for lin, act in pairs):
         return None
     return [(lin, type(act)) for lin, act in pairs]
 
@@ -88,23 +90,35 @@ class _Products:
             hit = self._casts[id(t)] = (t, t.to(self.dtype))  # keeps t alive: ids stay unique
         return hit[1]
 
-    def forward(self, lin: nn.Linear, h: torch.Tensor) -> torch.Tensor:
-        if self.dtype is None:
-            return torch.addmm(lin.bias, h, lin.weight.T)
-        return torch.addmm(self._c(lin.bias), self._c(h), self._c(lin.weight).T).float()
+    def forward(self, lin: nn.Module, h: torch.Tensor) -> torch.Tensor:
+        w, b = lin.weight, lin.bias
+        if self.dtype is not None:
+            w, b, h = self._c(w), self._c(b), self._c(h)
+        if w.dim() == 2:
+            out = torch.addmm(b, h, w.T)
+        else:  # stacked models: (K, out, in) weights, h (B, in) shared or (K, B, in)
+            out = torch.baddbmm(b.unsqueeze(-2), h.expand(w.shape[0], *h.shape[-2:]),
+                                w.transpose(-1, -2))
+        return out if self.dtype is None else out.float()
 
-    def input_grad(self, lin: nn.Linear, g: torch.Tensor) -> torch.Tensor:
-        if self.dtype is None:
-            return torch.mm(g, lin.weight)
-        return torch.mm(self._c(g), self._c(lin.weight)).float()
+    def input_grad(self, lin: nn.Module, g: torch.Tensor) -> torch.Tensor:
+        w = lin.weight if self.dtype is None else self._c(lin.weight)
+        g = g if self.dtype is None else self._c(g)
+        out = torch.mm(g, w) if w.dim() == 2 else torch.bmm(g, w)
+        return out if self.dtype is None else out.float()
 
-    def weight_grad(self, lin: nn.Linear, g: torch.Tensor, inp: torch.Tensor) -> None:
+    def weight_grad(self, lin: nn.Module, g: torch.Tensor, inp: torch.Tensor) -> None:
         """∂/∂W = gᵀ·inp and ∂/∂b = Σ_batch g, written into the layer's ``.grad``."""
-        if self.dtype is None:
-            torch.mm(g.T, inp, out=_grad_buffer(lin.weight))
+        w = lin.weight
+        gc, ic = (g, inp) if self.dtype is None else (self._c(g), self._c(inp))
+        if w.dim() == 2:
+            prod = torch.mm(gc.T, ic, out=None if self.dtype else _grad_buffer(w))
         else:
-            _grad_buffer(lin.weight).copy_(torch.mm(self._c(g).T, self._c(inp)))
-        torch.sum(g, 0, out=_grad_buffer(lin.bias))
+            ic = ic.expand(w.shape[0], *ic.shape[-2:])
+            prod = torch.bmm(gc.transpose(-1, -2), ic, out=None if self.dtype else _grad_buffer(w))
+        if self.dtype is not None:
+            _grad_buffer(w).copy_(prod)
+        torch.sum(g, -2, out=_grad_buffer(lin.bias))
 
     def body_forward(self, layers, h: torch.Tensor) -> list[torch.Tensor]:
         """Activations of each hidden layer (the input first)."""
@@ -125,6 +139,63 @@ class _Products:
             if i > 0 or need_input:
                 g = self.input_grad(lin, g)
         return g
+
+
+def _gradients(enc: nn.Module, dec: nn.Module, likelihood: str, x: torch.Tensor,
+               kl_weight: float | torch.Tensor, generator: torch.Generator | None,
+               eps: torch.Tensor | None, compute_dtype: torch.dtype | None):
+    """The shared forward/backward of one model or of K stacked models (weights with a leading
+    K). Returns batch sums: reconstruction (…,) and KL per latent dimension (…, L)."""
+    enc_layers, dec_layers = _linear_layers(enc.body), _linear_layers(dec.body)
+    scale = 1.0 / x.shape[-2]  # the loss is a batch mean
+    mm = _Products(compute_dtype)
+    # kl_weight may depend on this batch's KL (free bits, capacity): resolved after the forward
+
+    # forward
+    enc_acts = mm.body_forward(enc_layers, x)
+    e = mm.forward(enc.head, enc_acts[-1])
+    mu, logvar = e.chunk(2, dim=-1)
+    if eps is None:  # (B, L): stacked models share the draw, as K runs with one seed would
+        eps = torch.randn(mu.shape[-2:], generator=generator, dtype=mu.dtype, device=mu.device)
+    std = torch.exp(0.5 * logvar)
+    z = torch.addcmul(mu, std, eps)
+    dec_acts = mm.body_forward(dec_layers, z)
+    out = mm.forward(dec.head, dec_acts[-1])
+    if likelihood == "bernoulli":
+        rec = bernoulli_reconstruction(x, out, validate=False)  # (…, B)
+        g_out = torch.sigmoid(out).sub_(x).mul_(scale)
+    else:
+        x_logvar = dec.x_logvar
+        lv = x_logvar.unsqueeze(-2) if x_logvar.dim() == 2 else x_logvar
+        rec = gaussian_reconstruction(x, out, lv, validate=False)
+        inv_var_diff = (out - x).mul_(torch.exp(-lv))  # (m − x)/σ²
+        g_out = inv_var_diff * scale
+        # ∂/∂v Σ_b ½(1 − (x−m)²/σ²)·scale = ½·scale·Σ_b (1 − (m−x)·(m−x)/σ²)
+        torch.sum(torch.addcmul(torch.ones_like(out), inv_var_diff, out - x, value=-1.0), -2,
+                  out=_grad_buffer(x_logvar)).mul_(0.5 * scale)
+    zero = torch.zeros((), dtype=mu.dtype, device=mu.device)
+    kl_dims = gaussian_kl(mu, logvar, zero, zero, validate=False).sum(-2)
+    if callable(kl_weight):
+        kl_weight = kl_weight(kl_dims * scale)
+
+    # backward: decoder head and body, then the reparameterization and the KL
+    mm.weight_grad(dec.head, g_out, dec_acts[-1])
+    g_z = mm.body_backward(dec_layers, dec_acts, mm.input_grad(dec.head, g_out), True)
+    g_e = torch.empty_like(e)
+    g_mu, g_logvar = g_e.chunk(2, dim=-1)
+    kl_grad = torch.square(std).sub_(1.0)  # ∂KL/∂logvar = ½(σ² − 1)
+    if isinstance(kl_weight, torch.Tensor):
+        w = kl_weight * scale
+        torch.addcmul(g_z, w, mu, out=g_mu)
+        torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
+        g_logvar.addcmul_(kl_grad, w, value=0.5)
+    else:
+        torch.add(g_z, mu, alpha=kl_weight * scale, out=g_mu)
+        torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
+        g_logvar.add_(kl_grad, alpha=0.5 * kl_weight * scale)
+    mm.weight_grad(enc.head, g_e, enc_acts[-1])
+    mm.body_backward(enc_layers, enc_acts, mm.input_grad(enc.head, g_e), False)
+    return rec.sum(-1), kl_dims
 
 
 @torch.no_grad()
@@ -150,45 +221,30 @@ def elbo_gradients(
     if not supports(model):
         raise TypeError("elbo_gradients needs an ELBOFramework with the lab's MLPEncoder/"
                         "MLPDecoder and ReLU/tanh layers; use autograd for other models")
-    enc, dec = model.encoder, model.decoder
-    enc_layers, dec_layers = _linear_layers(enc.body), _linear_layers(dec.body)
-    x = x.flatten(1)
-    scale = 1.0 / x.shape[0]  # the loss is a batch mean
+    rec, kl_dims = _gradients(model.encoder, model.decoder, model.likelihood, x.flatten(1),
+                              beta, generator, eps, compute_dtype)
+    kl = kl_dims.sum(-1)
+    return (beta * kl - rec).reshape(()), rec, kl
 
-    mm = _Products(compute_dtype)
 
-    # forward
-    enc_acts = mm.body_forward(enc_layers, x)
-    e = mm.forward(enc.head, enc_acts[-1])
-    mu, logvar = e.chunk(2, dim=-1)
-    if eps is None:
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-    std = torch.exp(0.5 * logvar)
-    z = torch.addcmul(mu, std, eps)
-    dec_acts = mm.body_forward(dec_layers, z)
-    out = mm.forward(dec.head, dec_acts[-1])
-    if model.likelihood == "bernoulli":
-        rec = model._reconstruction(x, out, None, event_dims=1).sum()
-        g_out = torch.sigmoid(out).sub_(x).mul_(scale)
-    else:
-        x_logvar = dec.x_logvar
-        rec = model._reconstruction(x, out, x_logvar, event_dims=1).sum()
-        inv_var_diff = (out - x).mul_(torch.exp(-x_logvar))  # (m − x)/σ²
-        g_out = inv_var_diff * scale
-        # ∂/∂v Σ_b ½(1 − (x−m)²/σ²)·scale = ½·scale·Σ_b (1 − (m−x)·(m−x)/σ²)
-        torch.sum(torch.addcmul(torch.ones_like(out), inv_var_diff, out - x, value=-1.0), 0,
-                  out=_grad_buffer(x_logvar)).mul_(0.5 * scale)
-    kl = standard_normal_kl(mu, logvar, validate=False).sum()
-
-    # backward: decoder head and body, then the reparameterization and the KL
-    mm.weight_grad(dec.head, g_out, dec_acts[-1])
-    g_z = mm.body_backward(dec_layers, dec_acts, mm.input_grad(dec.head, g_out), True)
-    g_e = torch.empty_like(e)
-    g_mu, g_logvar = g_e.chunk(2, dim=-1)
-    torch.add(g_z, mu, alpha=beta * scale, out=g_mu)
-    torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
-    g_logvar.add_(torch.square(std).sub_(1.0), alpha=0.5 * beta * scale)
-    mm.weight_grad(enc.head, g_e, enc_acts[-1])
-    mm.body_backward(enc_layers, enc_acts, mm.input_grad(enc.head, g_e), False)
-    loss = (beta * kl - rec).reshape(())
-    return loss, rec, kl
+@torch.no_grad()
+def elbo_gradients_per_dim(
+    model: nn.Module,
+    x: torch.Tensor,
+    kl_weight: float | torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
+    *,
+    generator: torch.Generator | None = None,
+    eps: torch.Tensor | None = None,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r""":func:`elbo_gradients` with a weight per latent dimension, for one model or for K at once
+    (a :class:`~elbolab.models.StackedMLPVAE`, weights stacked along a leading K; every model
+    sees the same batch ``x`` (B, D) and the same noise ε (B, L)). Model k minimizes
+    :math:`\frac1B\sum_b[-\log p_k(x_b|z_b) + \sum_j w_{kj}\mathrm{KL}_{kbj}]`; ``kl_weight``
+    w broadcasts to (K, 1, L) (or (1, L) for one model): β, or a callable that maps this batch's
+    mean KL per dimension (…, L) to the weights (free bits, capacity; treated as constants in
+    the gradient). Returns batch sums: reconstruction (…,) and KL per dimension (…, L), nats."""
+    if not (supports(model) or isinstance(model, StackedMLPVAE)):
+        raise TypeError("elbo_gradients_per_dim needs an MLP ELBOFramework or a StackedMLPVAE")
+    return _gradients(model.encoder, model.decoder, model.likelihood, x.flatten(1), kl_weight,
+                      generator, eps, compute_dtype)

@@ -106,3 +106,54 @@ def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramew
     dec = MLPDecoder(spec.latent, tuple(reversed(spec.hidden)), spec.data_dim, spec.activation,
                      spec.likelihood)
     return ELBOFramework(enc, dec, spec.likelihood, validate=validate)
+
+
+class StackedLinear(nn.Module):
+    """K independent ``nn.Linear`` layers as one: ``weight`` (K, out, in), ``bias`` (K, out)."""
+
+    def __init__(self, layers: Sequence[nn.Linear]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([lin.weight.detach() for lin in layers]).clone())
+        self.bias = nn.Parameter(torch.stack([lin.bias.detach() for lin in layers]).clone())
+
+
+def _stack_part(parts: Sequence[nn.Module]) -> nn.Module:
+    """Stack K identical MLP encoders or decoders layer by layer (activations are shared)."""
+    out = nn.Module()
+    bodies = [list(p.body) for p in parts]
+    out.body = nn.Sequential(*[
+        StackedLinear([b[i] for b in bodies]) if isinstance(m, nn.Linear) else type(m)()
+        for i, m in enumerate(bodies[0])])
+    out.head = StackedLinear([p.head for p in parts])
+    if getattr(parts[0], "likelihood", None) == "gaussian":
+        out.x_logvar = nn.Parameter(torch.stack([p.x_logvar.detach() for p in parts]).clone())
+    return out
+
+
+class StackedMLPVAE(nn.Module):
+    """K MLP VAEs of one :class:`ModelSpec`, their parameters stacked along a leading K, so
+    that one batched product trains them all (:func:`elbolab.backprop.stacked_elbo_gradients`).
+    Build with :meth:`from_models`; :meth:`model` returns model k as an ``ELBOFramework``."""
+
+    def __init__(self, spec: ModelSpec, models: Sequence[ELBOFramework]):
+        super().__init__()
+        if not models:
+            raise ValueError("models must hold at least one model")
+        self.spec, self.likelihood, self.K = spec, spec.likelihood, len(models)
+        self.encoder = _stack_part([m.encoder for m in models])
+        self.decoder = _stack_part([m.decoder for m in models])
+
+    @classmethod
+    def from_models(cls, spec: ModelSpec, models: Sequence[ELBOFramework]) -> StackedMLPVAE:
+        return cls(spec, models)
+
+    def model(self, k: int) -> ELBOFramework:
+        """Model k as a standalone ``ELBOFramework`` (a copy of its parameters)."""
+        if not 0 <= k < self.K:
+            raise IndexError(f"k must be in 0..{self.K - 1}, got {k}")
+        m = build_model(self.spec).to(self.encoder.head.weight)  # device and dtype
+        stacked = dict(self.named_parameters())
+        with torch.no_grad():
+            for name, p in m.named_parameters():
+                p.copy_(stacked[name][k])
+        return m.eval()
