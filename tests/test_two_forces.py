@@ -139,3 +139,21 @@ def test_rate_falls_and_distortion_rises_with_beta_on_mnist():
     md = res.to_markdown()
     assert md.count("\n") == 4 and "| 10 |" in md
     assert set(res.to_dict()) >= {"rows", "spec", "history"}
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found in ELBOLAB_DATA_DIR")
+def test_sweep_cli_writes_table_json_and_figures(tmp_path, capsys):
+    from elbolab.cli import main
+
+    out = tmp_path / "sweep"
+    args = ["sweep", "--betas", "0,1", "--n-train", "300", "--n-test", "100", "--epochs", "1",
+            "--k", "5", "--data-dir", str(SHARED), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| β |" in printed and "sweep time" in printed
+    assert (out / "sweep.json").exists() and (out / "sweep.md").exists()
+    assert {p.name for p in (out / "figures").glob("*.png")} >= {
+        "two_forces_rate_distortion.png", "two_forces_traversals.png"}
+    assert main(["sweep", "--betas", "0,-1", "--data-dir", str(SHARED), "--out", str(out),
+                 "--no-progress"]) == 1
+    assert "betas" in capsys.readouterr().err

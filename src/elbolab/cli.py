@@ -62,6 +62,32 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     tr.add_argument("--no-progress", action="store_true")
 
+    sw = sub.add_parser("sweep", help="β-VAE rate–distortion sweep, all β trained at once")
+    sw.add_argument("--betas", default="0,0.1,1,5,10", help="comma-separated β values")
+    sw.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
+    sw.add_argument("--n-train", type=int, default=10_000, help="first N training images")
+    sw.add_argument("--n-test", type=int, default=1_000, help="first N test images")
+    sw.add_argument("--epochs", type=int, default=30)
+    sw.add_argument("--hidden", default="256", help="hidden widths, comma-separated")
+    sw.add_argument("--latent", type=int, default=10)
+    sw.add_argument("--lr", type=float, default=1e-3)
+    sw.add_argument("--batch-size", type=int, default=128)
+    sw.add_argument("--objective", default="beta",
+                    choices=("beta", "warmup", "free_bits", "capacity"))
+    sw.add_argument("--warmup-steps", type=int, default=2000)
+    sw.add_argument("--free-bits", type=float, default=0.5, help="λ, nats per latent unit")
+    sw.add_argument("--capacity", type=float, default=25.0, help="final C, nats")
+    sw.add_argument("--capacity-steps", type=int, default=5000)
+    sw.add_argument("--gamma", type=float, default=100.0)
+    sw.add_argument("--sequential", action="store_true",
+                    help="train the β one after another instead of all at once")
+    sw.add_argument("--k", type=int, default=500, help="importance samples for log p(x)")
+    sw.add_argument("--device", default="auto")
+    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--data-dir", default=None)
+    sw.add_argument("--out", default="runs/sweep", help="output folder (default: runs/sweep)")
+    sw.add_argument("--no-progress", action="store_true")
+
     ev = sub.add_parser("evaluate", help="test ELBO and importance-sampled log-likelihood of a "
                                          "trained run")
     ev.add_argument("run_dir")
@@ -182,6 +208,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data import DataError
+    from .io import atomic_write_json, atomic_write_text
+    from .plots import save_figure
+    from .two_forces import Objective, TwoForcesAnalysis, figures
+
+    try:
+        betas = [float(b) for b in args.betas.split(",") if b.strip()]
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+        objective = Objective(args.objective, warmup_steps=args.warmup_steps,
+                              free_bits=args.free_bits, capacity=args.capacity,
+                              capacity_steps=args.capacity_steps, gamma=args.gamma)
+        analysis = TwoForcesAnalysis(hidden=hidden, latent=args.latent, epochs=args.epochs,
+                                     batch_size=args.batch_size, lr=args.lr,
+                                     device=args.device, seed=args.seed, k_eval=args.k,
+                                     objective=objective, vectorized=not args.sequential,
+                                     progress=not args.no_progress)
+        result = analysis.analyze_beta_vae(args.dataset, betas, n_train=args.n_train,
+                                           n_test=args.n_test, data_dir=args.data_dir)
+    except (ValueError, TypeError, DataError) as exc:
+        print(f"elbolab sweep: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    out = Path(args.out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "sweep.json", result.to_dict())
+    atomic_write_text(out / "sweep.md", result.to_markdown() + "\n")
+    for name, fig in figures(result, seed=args.seed).items():
+        save_figure(fig, out / "figures" / f"{name}.png")
+    print(result.to_markdown())
+    print()
+    print(_table([
+        ("models", f"{len(betas)} ({'sequential' if args.sequential else 'all at once'}), "
+                   f"{result.meta['n_train']} training images, {args.epochs} epochs"),
+        ("sweep time", f"{result.meta['sweep_seconds']:.1f} s"),
+        ("written", f"{out}/sweep.json, sweep.md, figures/"),
+    ]))
+    return 0
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .lab import run_lab
@@ -221,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_train(args)
     if args.command == "evaluate":
         return _cmd_evaluate(args)
+    if args.command == "sweep":
+        return _cmd_sweep(args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

@@ -37,7 +37,7 @@ from .data import load_dataset
 from .device import resolve_device
 from .elbo import ELBOFramework
 from .estimators import monte_carlo_mean
-from .evaluation import evaluate_elbo, iwae_per_example
+from .evaluation import decoder_means, evaluate_elbo, iwae_per_example, reconstruct, sample_prior
 from .kl import gaussian_kl
 from .models import ModelSpec, StackedMLPVAE, build_model
 
@@ -125,8 +125,9 @@ class SweepRun:
     betas: list[float]
     models: list[ELBOFramework]
     history: list[list[dict]]  # history[k] = per-epoch dicts for β_k
-    seconds: float
+    seconds: float  # the whole run, per-epoch test evaluation included
     steps: int
+    train_seconds: float = 0.0  # the optimization steps alone
 
 
 def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
@@ -141,6 +142,13 @@ def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _check_betas(betas: Sequence[float]) -> list[float]:
+    betas = [float(b) for b in betas]
+    if not betas or any(not (b >= 0 and math.isfinite(b)) for b in betas):
+        raise ValueError(f"betas must be non-negative finite numbers, got {betas}")
+    return betas
+
+
 def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[float], *,
                 spec: ModelSpec, epochs: int = 30, batch_size: int = 128, lr: float = 1e-3,
                 seed: int = 0, objective: Objective | None = None, vectorized: bool = True,
@@ -151,16 +159,14 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
     from tqdm.auto import tqdm
 
     objective = objective or Objective()
-    betas = [float(b) for b in betas]
-    if not betas or any(not (b >= 0 and math.isfinite(b)) for b in betas):
-        raise ValueError(f"betas must be non-negative finite numbers, got {betas}")
+    betas = _check_betas(betas)
     epochs, batch_size = check_count("epochs", epochs), check_count("batch_size", batch_size)
     dev = resolve_device(device)
     train_x, test_x = train_x.to(dev), test_x.to(dev)
     groups = [list(range(len(betas)))] if vectorized else [[k] for k in range(len(betas))]
     history: list[list[dict]] = [[] for _ in betas]
     models: list[ELBOFramework | None] = [None] * len(betas)
-    steps, start = 0, time.perf_counter()
+    steps, start, train_seconds = 0, time.perf_counter(), 0.0
     total = epochs * len(groups)
     bar = tqdm(total=total, desc="β sweep", unit="epoch", disable=not progress)
     for group in groups:
@@ -172,6 +178,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
         gen = torch.Generator(device=dev).manual_seed(seed)
         step = 0
         for _ in range(epochs):
+            t0 = time.perf_counter()
             perm = torch.randperm(len(train_x), generator=gen, device=dev)
             for idx in perm.split(batch_size):
                 step += 1
@@ -182,6 +189,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                 with torch.no_grad():
                     elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen)
                 opt.step()
+            train_seconds += time.perf_counter() - t0
             for j, k in enumerate(group):
                 m = model.model(j)
                 ev = evaluate_elbo(m, test_x, generator=torch.Generator(device=dev).manual_seed(1))
@@ -192,7 +200,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
         for j, k in enumerate(group):
             models[k] = model.model(j)
     bar.close()
-    return SweepRun(betas, models, history, time.perf_counter() - start, steps)
+    return SweepRun(betas, models, history, time.perf_counter() - start, steps, train_seconds)
 
 
 @dataclass
@@ -252,6 +260,7 @@ class TwoForcesAnalysis:
         measure rate, distortion, −ELBO, importance-sampled log p(x), active units and KL per
         dimension on held-out data (``test_data``, else the last 10% of ``data``)."""
         shape = None
+        _check_betas(beta_values)
         if isinstance(data, str):
             tr = load_dataset(data, "train", data_dir)
             te = load_dataset(data, "test", data_dir)
@@ -292,3 +301,48 @@ class TwoForcesAnalysis:
                 "sweep_seconds": run.seconds,
                 "objective": asdict(self.objective or Objective())}
         return TwoForcesResult(rows, run, spec, test_x, shape, meta)
+
+
+@torch.no_grad()
+def latent_traversal(model: ELBOFramework, x_ref: torch.Tensor, dim: int,
+                     values: Sequence[float]) -> torch.Tensor:
+    """Decoder means as latent ``dim`` takes each of ``values``, the other dimensions held at
+    the posterior mean of ``x_ref`` (D,). Shape (len(values), D)."""
+    mu, _ = model.encoder(x_ref.reshape(1, -1))
+    z = mu.repeat(len(values), 1)
+    z[:, dim] = torch.as_tensor(list(values), dtype=z.dtype, device=z.device)
+    return decoder_means(model, z)
+
+
+def figures(result: TwoForcesResult, *, n_images: int = 8, seed: int = 0) -> dict:
+    """The Part 5 figures for ``result``: {name: matplotlib Figure}."""
+    from .plots import (
+        plot_beta_images,
+        plot_kl_per_dimension,
+        plot_latent_traversals,
+        plot_rate_distortion,
+        plot_rd_learning_curves,
+    )
+
+    run, rows = result.run, result.rows
+    figs = {"two_forces_rate_distortion": plot_rate_distortion(rows),
+            "two_forces_kl_per_dim": plot_kl_per_dimension(rows),
+            "two_forces_learning_curves": plot_rd_learning_curves(
+                [f"β = {b:g}" for b in run.betas], run.history)}
+    if result.image_shape is not None:
+        x = result.test_x[:n_images]
+        recons = [reconstruct(m, x).cpu().numpy() for m in run.models]
+        samples = [sample_prior(m, n_images, result.spec.latent,
+                                torch.Generator(device=x.device).manual_seed(seed)).cpu().numpy()
+                   for m in run.models]
+        figs["two_forces_images"] = plot_beta_images(x.cpu().numpy(), recons, samples,
+                                                     run.betas, result.image_shape)
+        values = [-2.5 + 5.0 * i / 8 for i in range(9)]
+        travs, labels = [], []
+        for r, m in zip(rows, run.models, strict=True):
+            for d in sorted(range(len(r["kl_per_dim"])), key=lambda j: -r["kl_per_dim"][j])[:2]:
+                travs.append(latent_traversal(m, result.test_x[0], d, values).cpu().numpy())
+                labels.append(f"β={r['beta']:g}, z{d} ({r['kl_per_dim'][d]:.1f} nats)")
+        figs["two_forces_traversals"] = plot_latent_traversals(travs, labels, values,
+                                                               result.image_shape)
+    return figs

@@ -28,6 +28,8 @@
 # - Part 3 — Jensen's inequality, the ELBO derived, and its gap as a KL to the posterior
 # - Part 4 — The ELBO: the reparameterization trick, the bound's pieces, IWAE-k, and a
 #   VAE trained on MNIST
+# - Part 5 — The two forces: the β-VAE trade-off as a rate–distortion study, all β trained at
+#   once; KL warm-up, free bits and capacity annealing
 # - From the ELBO to diffusion: the DDPM bound as a sum of the same Gaussian KLs, against an
 #   exact likelihood, and a small trained diffusion model
 
@@ -813,6 +815,121 @@ print(f"{n_eval} test images: ELBO {elbo_eval.mean():.2f} nats, IWAE-{k_eval} "
       f"IWAE − ELBO = {gap_eval.estimate:.2f} ± {gap_eval.stderr:.2f} nats")
 log.at_least(f"test IWAE-{k_eval} bound above the ELBO (z-score of the paired gap)", "training",
              gap_eval.z_score(0.0).item(), 4.0)
+
+# %% [markdown]
+# ## Part 5 — The two forces: reconstruction against regularization
+#
+# The β-VAE loss $\mathcal L_\beta = D + \beta R$ weighs two forces:
+# **distortion** $D = -\mathbb E_{q(z|x)}[\log p(x|z)]$ pulls the encoder toward codes that
+# pin down $x$; **rate** $R = \mathrm{KL}(q(z|x)\,\|\,p(z))$ pulls every code toward the
+# prior. Both are sums over dimensions (pixels, latent units) and means over the batch: that
+# reduction is what makes $\beta = 1$ the ELBO, and makes $\beta$ the exchange rate between
+# nats of rate and nats of distortion. For each $\beta$ the optimum minimizes $D + \beta R$:
+# it sits where the rate–distortion curve has slope $-\beta$ (Alemi et al. 2018).
+# $\beta = 0$ is an autoencoder with noise (rate is free), large $\beta$ collapses latent units
+# onto the prior. All five models below are trained **at once**: their weights are stacked and
+# one batched product per layer trains them all, with the same minibatches and noise that five
+# separate runs with one seed would see.
+
+# %%
+from elbolab.plots import plot_rd_learning_curves
+from elbolab.models import ModelSpec
+from elbolab.two_forces import Objective, TwoForcesAnalysis, figures, train_sweep
+
+betas_5 = [0.0, 0.1, 1.0, 5.0, 10.0]
+analysis = TwoForcesAnalysis(epochs=10 if QUICK else 30, k_eval=100 if QUICK else 500,
+                             device=str(device), seed=SEED)
+tf = analysis.analyze_beta_vae(train_data.images[: 5000 if QUICK else 20_000], betas_5,
+                               test_data=test_data.images[: 500 if QUICK else 1000])
+print(f"{len(betas_5)} models, {tf.meta['n_train']} training images, {analysis.epochs} "
+      f"epochs: {tf.meta['sweep_seconds']:.1f} s for the whole sweep")
+print(tf.to_markdown())
+rates = [r["rate"] for r in tf.rows]
+dists = [r["distortion"] for r in tf.rows]
+log.at_most("rate non-increasing in beta (largest increase between neighbours, nats)",
+            "two_forces", max(b - a for a, b in zip(rates[:-1], rates[1:], strict=True)), 0.5)
+log.at_least("distortion non-decreasing in beta (largest decrease, nats; >= -0.5)",
+             "two_forces", min(b - a for a, b in zip(dists[:-1], dists[1:], strict=True)), -0.5)
+log.at_least("beta = 0 behaves as an autoencoder: rate(0) / rate(1)", "two_forces",
+             rates[0] / rates[2], 3.0)
+open_units = [sum(k > 0.1 for k in r["kl_per_dim"]) for r in tf.rows]
+log.at_most(f"beta = {betas_5[-1]:g} collapses units: dimensions with KL > 0.1 nats (of "
+            f"{analysis.latent}; beta = 1 has {open_units[2]})", "two_forces", open_units[-1],
+            analysis.latent // 2 + (1 if QUICK else 0))  # the short run collapses fewer
+neg_elbos = [r["neg_elbo"] for r in tf.rows]
+log.record("beta = 1, the ELBO itself, has the best test ELBO of the sweep", "two_forces",
+           neg_elbos[2], min(neg_elbos), neg_elbos[2] == min(neg_elbos))
+log.at_least("importance-sampled log p(x) >= ELBO for every beta (smallest z-score)",
+             "two_forces", min((r["log_px"] + r["neg_elbo"]) / max(r["log_px_se"], 1e-9)
+                               for r in tf.rows), -4.0)
+for name, fig in figures(tf, seed=SEED).items():
+    show(fig, name)
+
+# %% [markdown]
+# ### All β at once equals one β at a time
+#
+# The same sweep, sequentially with the same seed, on a small problem: the stacked run must
+# reproduce every model up to floating-point rounding.
+
+# %%
+x_small = train_data.images[:600].to(device)
+small_spec = ModelSpec(x_small.shape[1], (32,), 4, "relu", "bernoulli")
+kw_small = dict(spec=small_spec, epochs=2, batch_size=64, seed=SEED, device=str(device))
+vec = train_sweep(x_small[:500], x_small[500:], [0.0, 1.0, 10.0], vectorized=True, **kw_small)
+seq = train_sweep(x_small[:500], x_small[500:], [0.0, 1.0, 10.0], vectorized=False, **kw_small)
+max_diff = max((a - b).abs().max().item() for mv, ms in zip(vec.models, seq.models, strict=True)
+               for a, b in zip(mv.state_dict().values(), ms.state_dict().values(), strict=True))
+print(f"largest parameter difference, vectorized vs sequential: {max_diff:.2e}")
+log.at_most("vectorized sweep = sequential training, same seeds (max parameter difference)",
+            "two_forces", max_diff, 1e-4)
+
+# %% [markdown]
+# ### Beyond a fixed β: warm-up, free bits, capacity
+#
+# Three ways to manage the rate force while training, as options of the same trainer
+# (`Objective`): **KL warm-up** ramps β from 0 (Bowman et al. 2016; Sønderby et al. 2016),
+# **free bits** stops pushing a unit's KL down once it is below λ nats (Kingma et al. 2016),
+# **capacity annealing** steers the KL toward a target C that rises during training with a
+# penalty γ|KL − C| (Burgess et al. 2018). Here at β = 5, where the plain objective squeezes
+# the rate hard.
+
+# %%
+n_obj = 3000 if QUICK else 10_000
+ep_obj = 8 if QUICK else 20
+steps_per_epoch = -(-n_obj // 128)
+capacity_target = 15.0
+objectives = {
+    "β = 5": Objective("beta"),
+    "β = 5, warm-up": Objective("warmup", warmup_steps=steps_per_epoch * ep_obj // 2),
+    "β = 5, free bits λ = 1": Objective("free_bits", free_bits=1.0),
+    f"capacity C → {capacity_target:g}": Objective(
+        "capacity", capacity=capacity_target, capacity_steps=steps_per_epoch * ep_obj // 2,
+        gamma=100.0),
+}
+obj_runs = {name: train_sweep(train_data.images[:n_obj], test_data.images[:500], [5.0],
+                              spec=tf.spec, epochs=ep_obj, seed=SEED, objective=obj,
+                              device=str(device))
+            for name, obj in objectives.items()}
+for name, r in obj_runs.items():
+    h = r.history[0][-1]
+    print(f"{name:>24}: rate {h['rate']:6.2f}  distortion {h['distortion']:7.2f} nats")
+final = {name: r.history[0][-1] for name, r in obj_runs.items()}
+cap_rate = final[f"capacity C → {capacity_target:g}"]["rate"]
+log.at_most("capacity annealing reaches its target C (|rate - C| / C)", "two_forces",
+            abs(cap_rate - capacity_target) / capacity_target, 0.25)
+log.at_least("free bits raise the rate over plain beta = 5 (nats)", "two_forces",
+             final["β = 5, free bits λ = 1"]["rate"] - final["β = 5"]["rate"], 0.5)
+show(plot_rd_learning_curves(list(obj_runs), [r.history[0] for r in obj_runs.values()],
+                             title="Objectives: "), "two_forces_objectives")
+
+# %% [markdown]
+# ### Toward diffusion
+#
+# A VAE's encoder is a learned compromise between the two forces. A diffusion model takes the
+# rate side out of the learning problem: its "encoder" $q(x_t|x_{t-1})$ is fixed, so the rate of
+# its last latent, $L_T = \mathrm{KL}(q(x_T|x_0)\,\|\,p(x_T))$, is a constant of the noise
+# schedule, and every other term is a distortion-like KL that only the decoder can lower. The
+# next section shows that bound, term by term, with the same Gaussian KL.
 
 # %% [markdown]
 # ## From the ELBO to diffusion
