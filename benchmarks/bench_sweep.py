@@ -12,17 +12,20 @@ Reproduce:  ELBOLAB_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_sw
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
+import sys
 from pathlib import Path
 
 import torch
 
-import elbolab
-from elbolab.data import load_dataset
-from elbolab.io import atomic_write_text
-from elbolab.models import ModelSpec
-from elbolab.two_forces import train_sweep
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import device_label, write_report  # noqa: E402
+
+import elbolab  # noqa: E402
+from elbolab.data import load_dataset  # noqa: E402
+from elbolab.models import ModelSpec  # noqa: E402
+from elbolab.two_forces import train_sweep  # noqa: E402
 
 BETAS = [0.0, 0.1, 1.0, 5.0, 10.0]
 
@@ -57,8 +60,7 @@ def main() -> None:
                for ma, mb in zip(runs["all at once"].models, runs["one after another"].models,
                                  strict=True)
                for a, b in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True))
-    dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    dev = device_label(args.device)
     lines = [
         f"# β sweep ({len(BETAS)} models): all at once vs one after another ({dev})",
         "",
@@ -81,9 +83,7 @@ def main() -> None:
         f"target on this CPU: ≤ 4x). Largest parameter difference between the two sweeps: "
         f"{diff:.1e} (same seeds, same minibatches and noise).",
     ]
-    name = "sweep_" + ("cpu" if args.device == "cpu" else args.device.replace(":", "")) + ".md"
-    out = Path(args.out) if args.out else Path(__file__).with_name("results") / name
-    atomic_write_text(out, "\n".join(lines) + "\n")
+    out = write_report("sweep", args.device, lines, args.out)
     print("\n".join(lines[-1:]), f"\nwritten to {out}")
 
 

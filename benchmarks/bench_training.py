@@ -15,7 +15,6 @@ Reproduce:  ELBOLAB_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_tr
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -24,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _report import device_label, write_report  # noqa: E402
 from pytorch_example_baseline import BaselineRun  # noqa: E402
 
 import elbolab  # noqa: E402
 from elbolab.data import load_dataset  # noqa: E402
-from elbolab.io import atomic_write_text  # noqa: E402
 from elbolab.training import TrainConfig, Trainer  # noqa: E402
 
 
@@ -89,8 +88,7 @@ def main() -> None:
             f"{bf16_rows[-1][1] - rows[-1][3]:+.2f}). Per-epoch times: "
             + ", ".join(f"{t:.2f}" for t, _ in bf16_rows) + " s.",
         ]
-    dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    dev = device_label(args.device)
     lines = [
         f"# Training the `example` VAE on MNIST: elbolab vs the PyTorch example loop ({dev})",
         "",
@@ -107,9 +105,7 @@ def main() -> None:
         f"{rows[-1][4]:.2f} nats (difference {rows[-1][4] - rows[-1][3]:+.2f}).",
         *ablation_line,
     ]
-    name = "training_" + ("cpu" if args.device == "cpu" else args.device.replace(":", "")) + ".md"
-    out = Path(args.out) if args.out else Path(__file__).with_name("results") / name
-    atomic_write_text(out, "\n".join(lines) + "\n")
+    out = write_report("training", args.device, lines, args.out)
     print("\n".join(lines[-5:]), f"\nwritten to {out}")
 
 

@@ -1,10 +1,10 @@
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 
 from elbolab.data import (
     DataError,
@@ -17,7 +17,6 @@ from elbolab.data import (
     static_binarization,
 )
 
-SHARED = Path(os.environ.get("ELBOLAB_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
 MNIST = SHARED / "mnist"
 needs_mnist = pytest.mark.skipif(
     not (MNIST / "train-images-idx3-ubyte.gz").exists(),

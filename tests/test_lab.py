@@ -4,19 +4,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 import torch
+from conftest import HAVE_MNIST, SHARED
 
 from elbolab.cli import main
 from elbolab.lab import inject_parameters, notebook_source
 from elbolab.validation import PARTS
-
-SHARED = Path(os.environ.get("ELBOLAB_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
-HAVE_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").exists()
 
 
 def test_notebook_source_is_percent_format_with_a_parameters_cell():

@@ -1,10 +1,9 @@
 import json
 import math
-import os
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import HAVE_MNIST, SHARED
 
 from elbolab.cli import main
 from elbolab.data import ImageData, load_dataset
@@ -16,9 +15,6 @@ from elbolab.training import (
     learning_rate,
     load_run,
 )
-
-SHARED = Path(os.environ.get("ELBOLAB_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
-HAVE_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").exists()
 
 
 @pytest.fixture(scope="module")

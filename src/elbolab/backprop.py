@@ -143,9 +143,11 @@ class _Products:
 
 def _gradients(enc: nn.Module, dec: nn.Module, likelihood: str, x: torch.Tensor,
                kl_weight: float | torch.Tensor, generator: torch.Generator | None,
-               eps: torch.Tensor | None, compute_dtype: torch.dtype | None):
+               eps: torch.Tensor | None, compute_dtype: torch.dtype | None,
+               reconstruction: bool = True):
     """The shared forward/backward of one model or of K stacked models (weights with a leading
-    K). Returns batch sums: reconstruction (…,) and KL per latent dimension (…, L)."""
+    K). Returns batch sums: reconstruction (…,) — ``None`` when not ``reconstruction``: its
+    value is not needed for the gradient — and KL per latent dimension (…, L)."""
     enc_layers, dec_layers = _linear_layers(enc.body), _linear_layers(dec.body)
     scale = 1.0 / x.shape[-2]  # the loss is a batch mean
     mm = _Products(compute_dtype)
@@ -162,12 +164,12 @@ def _gradients(enc: nn.Module, dec: nn.Module, likelihood: str, x: torch.Tensor,
     dec_acts = mm.body_forward(dec_layers, z)
     out = mm.forward(dec.head, dec_acts[-1])
     if likelihood == "bernoulli":
-        rec = bernoulli_reconstruction(x, out, validate=False)  # (…, B)
+        rec = bernoulli_reconstruction(x, out, validate=False) if reconstruction else None
         g_out = torch.sigmoid(out).sub_(x).mul_(scale)
     else:
         x_logvar = dec.x_logvar
         lv = x_logvar.unsqueeze(-2) if x_logvar.dim() == 2 else x_logvar
-        rec = gaussian_reconstruction(x, out, lv, validate=False)
+        rec = gaussian_reconstruction(x, out, lv, validate=False) if reconstruction else None
         inv_var_diff = (out - x).mul_(torch.exp(-lv))  # (m − x)/σ²
         g_out = inv_var_diff * scale
         # ∂/∂v Σ_b ½(1 − (x−m)²/σ²)·scale = ½·scale·Σ_b (1 − (m−x)·(m−x)/σ²)
@@ -195,7 +197,7 @@ def _gradients(enc: nn.Module, dec: nn.Module, likelihood: str, x: torch.Tensor,
         g_logvar.add_(kl_grad, alpha=0.5 * kl_weight * scale)
     mm.weight_grad(enc.head, g_e, enc_acts[-1])
     mm.body_backward(enc_layers, enc_acts, mm.input_grad(enc.head, g_e), False)
-    return rec.sum(-1), kl_dims
+    return (rec.sum(-1) if rec is not None else None), kl_dims
 
 
 @torch.no_grad()
@@ -236,15 +238,17 @@ def elbo_gradients_per_dim(
     generator: torch.Generator | None = None,
     eps: torch.Tensor | None = None,
     compute_dtype: torch.dtype | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    reconstruction: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
     r""":func:`elbo_gradients` with a weight per latent dimension, for one model or for K at once
     (a :class:`~elbolab.models.StackedMLPVAE`, weights stacked along a leading K; every model
     sees the same batch ``x`` (B, D) and the same noise ε (B, L)). Model k minimizes
     :math:`\frac1B\sum_b[-\log p_k(x_b|z_b) + \sum_j w_{kj}\mathrm{KL}_{kbj}]`; ``kl_weight``
     w broadcasts to (K, 1, L) (or (1, L) for one model): β, or a callable that maps this batch's
     mean KL per dimension (…, L) to the weights (free bits, capacity; treated as constants in
-    the gradient). Returns batch sums: reconstruction (…,) and KL per dimension (…, L), nats."""
+    the gradient). Returns batch sums: reconstruction (…,) and KL per dimension (…, L), nats;
+    ``reconstruction=False`` skips the reconstruction's value (returned as ``None``)."""
     if not (supports(model) or isinstance(model, StackedMLPVAE)):
         raise TypeError("elbo_gradients_per_dim needs an MLP ELBOFramework or a StackedMLPVAE")
     return _gradients(model.encoder, model.decoder, model.likelihood, x.flatten(1), kl_weight,
-                      generator, eps, compute_dtype)
+                      generator, eps, compute_dtype, reconstruction)

@@ -40,6 +40,7 @@ from .estimators import monte_carlo_mean
 from .evaluation import decoder_means, evaluate_elbo, iwae_per_example, reconstruct, sample_prior
 from .kl import gaussian_kl
 from .models import ModelSpec, StackedMLPVAE, build_model
+from .training import TrainingDiverged
 
 OBJECTIVES = ("beta", "warmup", "free_bits", "capacity")
 # Burda et al. (2015), Sec. 5.2: a unit is active when Cov_x(E_q[z_u]) exceeds 0.01.
@@ -186,13 +187,18 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                 def weights(kl_dims, _step=step, _betas=group_betas):
                     return objective.kl_weights(kl_dims, _betas, _step)[0]
 
-                with torch.no_grad():
-                    elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen)
+                with torch.no_grad():  # the per-epoch test evaluation reports the values
+                    elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen,
+                                           reconstruction=False)
                 opt.step()
             train_seconds += time.perf_counter() - t0
             for j, k in enumerate(group):
                 m = model.model(j)
                 ev = evaluate_elbo(m, test_x, generator=torch.Generator(device=dev).manual_seed(1))
+                if not math.isfinite(ev["elbo"]):
+                    raise TrainingDiverged(
+                        f"the model for β = {betas[k]:g} diverged in epoch {len(history[k]) + 1} "
+                        f"(test ELBO {ev['elbo']}); try a smaller lr (now {lr:g})")
                 history[k].append({"epoch": len(history[k]) + 1, "rate": ev["kl"],
                                    "distortion": -ev["reconstruction"], "elbo": ev["elbo"]})
             bar.update(1)
