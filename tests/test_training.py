@@ -223,3 +223,33 @@ def test_explicit_backward_follows_the_autograd_trajectory(mnist_small, tmp_path
         torch.testing.assert_close(sd_e[k], sd_a[k], rtol=1e-3, atol=1e-4)
     with pytest.raises(ValueError, match="backward must be one of"):
         _cfg(backward="symbolic")
+
+
+@pytest.mark.parametrize("objective", ["free_bits", "capacity", "warmup"])
+def test_objectives_explicit_backward_follows_autograd(mnist_small, tmp_path, objective):
+    tr, te = mnist_small
+    runs = {}
+    for backward in ("explicit", "autograd"):
+        cfg = _cfg(epochs=1, backward=backward, objective=objective, free_bits=1.0,
+                   capacity=10.0, capacity_steps=10, warmup_steps=15)
+        trainer = Trainer(cfg, tmp_path / f"{objective}-{backward}", train=tr, test=te,
+                          progress=False)
+        runs[backward] = (trainer.run_epoch(0), trainer.model.state_dict())
+    (row_e, sd_e), (row_a, sd_a) = runs["explicit"], runs["autograd"]
+    assert row_e["train_loss"] == pytest.approx(row_a["train_loss"], rel=1e-4)
+    for k in sd_e:
+        torch.testing.assert_close(sd_e[k], sd_a[k], rtol=1e-3, atol=1e-4)
+    if objective == "capacity":  # 20 steps: the KL has been steered toward C = 10 nats
+        assert row_e["test_kl"] == pytest.approx(10.0, abs=3.0)
+
+
+def test_resume_keeps_the_objective_schedule(mnist_small, tmp_path):
+    tr, te = mnist_small
+    kw = dict(objective="warmup", warmup_steps=30)
+    full = Trainer(_cfg(**kw), tmp_path / "full", train=tr, test=te, progress=False).fit()
+    Trainer(_cfg(epochs=1, **kw), tmp_path / "part", train=tr, test=te, progress=False).fit()
+    resumed = Trainer(_cfg(**kw), tmp_path / "part", train=tr, test=te,
+                      progress=False).fit(resume=True)
+    assert resumed.history[-1]["test_loss"] == full.history[-1]["test_loss"]
+    with pytest.raises(ValueError, match="objective kind"):
+        _cfg(objective="cyclical")

@@ -11,8 +11,8 @@ from conftest import HAVE_MNIST, SHARED
 from elbolab.backprop import elbo_gradients, elbo_gradients_per_dim
 from elbolab.data import load_dataset
 from elbolab.models import ModelSpec, StackedMLPVAE, build_model
+from elbolab.objectives import Objective
 from elbolab.two_forces import (
-    Objective,
     TwoForcesAnalysis,
     active_units,
     train_sweep,

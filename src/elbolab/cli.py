@@ -58,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
                          "CPU for ReLU/tanh MLPs) or autograd")
     tr.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                     help="bfloat16: matrix products in bfloat16, everything else float32")
+    _add_objective_args(tr)
     tr.add_argument("--out", default="runs/vae", help="run folder (default: runs/vae)")
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     tr.add_argument("--no-progress", action="store_true")
@@ -72,13 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--latent", type=int, default=10)
     sw.add_argument("--lr", type=float, default=1e-3)
     sw.add_argument("--batch-size", type=int, default=128)
-    sw.add_argument("--objective", default="beta",
-                    choices=("beta", "warmup", "free_bits", "capacity"))
-    sw.add_argument("--warmup-steps", type=int, default=2000)
-    sw.add_argument("--free-bits", type=float, default=0.5, help="λ, nats per latent unit")
-    sw.add_argument("--capacity", type=float, default=25.0, help="final C, nats")
-    sw.add_argument("--capacity-steps", type=int, default=5000)
-    sw.add_argument("--gamma", type=float, default=100.0)
+    _add_objective_args(sw)
     sw.add_argument("--sequential", action="store_true",
                     help="train the β one after another instead of all at once")
     sw.add_argument("--k", type=int, default=500, help="importance samples for log p(x)")
@@ -99,6 +94,23 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", default=None)
     ev.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _add_objective_args(p: argparse.ArgumentParser) -> None:
+    """How the KL term is weighted (elbolab.objectives), for `train` and `sweep`."""
+    p.add_argument("--objective", default="beta",
+                   choices=("beta", "warmup", "free_bits", "capacity"))
+    p.add_argument("--warmup-steps", type=int, default=2000, help="steps of the β ramp")
+    p.add_argument("--free-bits", type=float, default=0.5, help="λ, nats per latent unit")
+    p.add_argument("--capacity", type=float, default=25.0, help="final C, nats")
+    p.add_argument("--capacity-steps", type=int, default=5000, help="steps until C is reached")
+    p.add_argument("--gamma", type=float, default=100.0, help="weight of |KL − C|")
+
+
+def _objective_kwargs(args: argparse.Namespace) -> dict:
+    return {"warmup_steps": args.warmup_steps, "free_bits": args.free_bits,
+            "capacity": args.capacity, "capacity_steps": args.capacity_steps,
+            "gamma": args.gamma}
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -128,7 +140,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             binarize=args.binarize, device=args.device, seed=args.seed, data_dir=args.data_dir,
             train_subset=args.train_subset, test_subset=args.test_subset,
             cuda_graph=not args.no_cuda_graph, backward=args.backward,
-            precision=args.precision)
+            precision=args.precision, objective=args.objective, **_objective_kwargs(args))
         trainer = Trainer(cfg, args.out, progress=not args.no_progress,
                           log=lambda m: print(m, file=sys.stderr))
         result = trainer.fit(resume=args.resume)
@@ -213,15 +225,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     from .data import DataError
     from .io import atomic_write_json, atomic_write_text
+    from .objectives import Objective
     from .plots import save_figure
-    from .two_forces import Objective, TwoForcesAnalysis, figures
+    from .two_forces import TwoForcesAnalysis, figures
 
     try:
         betas = [float(b) for b in args.betas.split(",") if b.strip()]
         hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
-        objective = Objective(args.objective, warmup_steps=args.warmup_steps,
-                              free_bits=args.free_bits, capacity=args.capacity,
-                              capacity_steps=args.capacity_steps, gamma=args.gamma)
+        objective = Objective(args.objective, **_objective_kwargs(args))
         analysis = TwoForcesAnalysis(hidden=hidden, latent=args.latent, epochs=args.epochs,
                                      batch_size=args.batch_size, lr=args.lr,
                                      device=args.device, seed=args.seed, k_eval=args.k,

@@ -33,7 +33,9 @@ from .device import resolve_device
 from .elbo import ELBOFramework
 from .evaluation import evaluate_elbo
 from .io import atomic_path, atomic_write_json, atomic_write_text
+from .kl import gaussian_kl
 from .models import ModelSpec, build_model, preset_spec
+from .objectives import Objective
 
 LR_SCHEDULES = ("constant", "exponential", "iwae")
 BACKWARDS = ("auto", "autograd", "explicit")
@@ -73,8 +75,16 @@ class TrainConfig:
     # "bfloat16": matrix products in bfloat16 (mixed precision; parameters, optimizer and
     # elementwise math stay float32). Through autocast on the autograd path.
     precision: str = "float32"
+    # how the KL term is weighted (elbolab.objectives): beta, warmup, free_bits, capacity
+    objective: str = "beta"
+    warmup_steps: int = 2000
+    free_bits: float = 0.5
+    capacity: float = 25.0
+    capacity_steps: int = 5000
+    gamma: float = 100.0
 
     def __post_init__(self) -> None:
+        self.make_objective()  # validates the objective's settings
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
         if self.backward not in BACKWARDS:
@@ -93,6 +103,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def make_objective(self) -> Objective:
+        return Objective(self.objective, warmup_steps=self.warmup_steps,
+                         free_bits=self.free_bits, capacity=self.capacity,
+                         capacity_steps=self.capacity_steps, gamma=self.gamma)
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
@@ -166,6 +181,8 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.opt = self._make_optimizer()
         self._graph = None
+        self.objective = cfg.make_objective()
+        self.step = 0  # optimizer steps so far (the objectives' schedules count them)
 
     # -- set-up -----------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -194,7 +211,39 @@ class Trainer:
         objective = res.reconstruction - self.config.beta * res.kl
         return -objective.mean(), res.reconstruction.sum(), res.kl.sum()
 
+    def _objective_step(self, x: torch.Tensor):
+        """One step of a warm-up, free-bits or capacity objective (eager; explicit backward or
+        autograd). The KL weights are functions of this batch's mean KL per latent unit and of
+        the step, held constant in the gradient."""
+        betas = torch.tensor([self.config.beta], device=self.device)
+        step, penalty = self.step, {}
+
+        def weights(kl_mean: torch.Tensor) -> torch.Tensor:
+            w, pen = self.objective.kl_weights(kl_mean.unsqueeze(0), betas, step)
+            penalty["value"] = pen[0]
+            return w[0]
+
+        bf16 = self.config.precision == "bfloat16"
+        if self.explicit:
+            rec, kl_dims = backprop.elbo_gradients_per_dim(
+                self.model, x, weights, generator=self.gen,
+                compute_dtype=torch.bfloat16 if bf16 else None)
+        else:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                res = self.model.compute_elbo(x, generator=self.gen)
+            zero = torch.zeros((), dtype=res.mu.dtype, device=res.mu.device)
+            kl_b = gaussian_kl(res.mu.float(), res.logvar.float(), zero, zero, validate=False)
+            w = weights(kl_b.detach().mean(0))
+            loss = (-res.reconstruction.float() + (kl_b * w).sum(-1)).mean()
+            self.opt.zero_grad(set_to_none=False)
+            loss.backward()
+            rec, kl_dims = res.reconstruction.detach().float().sum(), kl_b.detach().sum(0)
+        self.opt.step()
+        return len(x) * penalty["value"] - rec, rec, kl_dims.sum()
+
     def _eager_step(self, x: torch.Tensor):
+        if self.objective.kind != "beta":
+            return self._objective_step(x)
         if self.explicit:
             out = backprop.elbo_gradients(
                 self.model, x, beta=self.config.beta, generator=self.gen,
@@ -243,7 +292,8 @@ class Trainer:
             torch.cuda.synchronize()
         start = time.perf_counter()
         perm = torch.randperm(len(x_all), generator=self.gen, device=self.device)
-        use_graph = self.device.type == "cuda" and cfg.cuda_graph and not self.explicit
+        use_graph = (self.device.type == "cuda" and cfg.cuda_graph and not self.explicit
+                     and self.objective.kind == "beta")
         # a captured graph has one batch shape: the ragged last batch is dropped (the data are
         # reshuffled every epoch, so every example is still used)
         n_batches = len(x_all) // bs if use_graph else math.ceil(len(x_all) / bs)
@@ -267,7 +317,9 @@ class Trainer:
                 self.config.cuda_graph = use_graph = False
                 self._graph = None
                 self.opt = self._make_optimizer()
+        self.step += i
         for j in range(i, n_batches):
+            self.step += 1
             if use_graph:
                 self._static_x.copy_(batch(j))
                 self._graph.replay()
@@ -299,7 +351,7 @@ class Trainer:
     def _save(self, path: Path, epoch: int, history: list[dict], **extra) -> None:
         state = {
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "epoch": epoch, "generator": self.gen.get_state(),
+            "epoch": epoch, "step": self.step, "generator": self.gen.get_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
             "history": history, "config": self.config.to_dict(), "spec": self.spec.to_dict(),
             "elbolab": __version__, **extra,
@@ -333,6 +385,7 @@ class Trainer:
                            else state["generator"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
+        self.step = int(state.get("step", 0))
         return int(state["epoch"]), list(state["history"])
 
     # -- the loop -------------------------------------------------------------------------------

@@ -16,10 +16,8 @@ All β values are trained **at once**: the K models' weights are stacked
 (:func:`~elbolab.backprop.elbo_gradients_per_dim`) trains them all; with one seed every model
 sees the same minibatches and noise, exactly as K separate runs with that seed would.
 
-Objectives beyond a fixed β (:class:`Objective`): linear KL warm-up (Bowman et al. 2016;
-Sønderby et al. 2016), free bits (Kingma et al. 2016, Eq. 15: a floor λ on each latent
-dimension's batch-mean KL), and capacity annealing (Burgess et al. 2018: γ|KL − C| with C
-rising linearly).
+Objectives beyond a fixed β (:class:`~elbolab.objectives.Objective`): KL warm-up, free bits
+and capacity annealing.
 """
 
 from __future__ import annotations
@@ -40,60 +38,11 @@ from .estimators import monte_carlo_mean
 from .evaluation import decoder_means, evaluate_elbo, iwae_per_example, reconstruct, sample_prior
 from .kl import gaussian_kl
 from .models import ModelSpec, StackedMLPVAE, build_model
+from .objectives import Objective
 from .training import TrainingDiverged
 
-OBJECTIVES = ("beta", "warmup", "free_bits", "capacity")
 # Burda et al. (2015), Sec. 5.2: a unit is active when Cov_x(E_q[z_u]) exceeds 0.01.
 ACTIVE_UNIT_THRESHOLD = 0.01
-
-
-@dataclass(frozen=True)
-class Objective:
-    """How the KL term is weighted during training (β itself comes from the sweep).
-
-    ``beta``: β·KL. ``warmup``: β·min(1, step/warmup_steps)·KL. ``free_bits``: β·Σ_j
-    max(λ, KL_j) with KL_j the batch-mean KL of latent dimension j (gradient 0 below the
-    floor). ``capacity``: γ·|KL − C(step)|, C rising linearly from 0 to ``capacity`` nats over
-    ``capacity_steps`` (β unused)."""
-
-    kind: str = "beta"
-    warmup_steps: int = 2000
-    free_bits: float = 0.5
-    capacity: float = 25.0
-    capacity_steps: int = 5000
-    gamma: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in OBJECTIVES:
-            raise ValueError(f"objective kind must be one of {OBJECTIVES}, got {self.kind!r}")
-        for name in ("warmup_steps", "capacity_steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("free_bits", "capacity", "gamma"):
-            v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ValueError(f"{name} must be a non-negative finite number, got {v}")
-
-    def capacity_at(self, step: int) -> float:
-        return self.capacity * min(1.0, step / self.capacity_steps)
-
-    def kl_weights(self, kl_dims: torch.Tensor, betas: torch.Tensor, step: int):
-        """(weights broadcastable to (K, 1, L), penalty per model (K,)) for this batch's mean
-        KL per dimension ``kl_dims`` (K, L). ``penalty`` is the value the objective adds to
-        the distortion, so distortion + penalty is the training loss."""
-        b = betas.to(kl_dims).view(-1, 1)  # (K, 1)
-        kl = kl_dims.sum(-1)
-        if self.kind == "beta":
-            return b.unsqueeze(-1), b[:, 0] * kl
-        if self.kind == "warmup":
-            ramp = min(1.0, step / self.warmup_steps)
-            return (ramp * b).unsqueeze(-1), ramp * b[:, 0] * kl
-        if self.kind == "free_bits":
-            above = (kl_dims >= self.free_bits).to(kl_dims.dtype)  # (K, L)
-            return (b * above).unsqueeze(-2), b[:, 0] * kl_dims.clamp_min(self.free_bits).sum(-1)
-        c = self.capacity_at(step)
-        sign = torch.sign(kl - c).view(-1, 1, 1)
-        return self.gamma * sign, self.gamma * (kl - c).abs()
 
 
 def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD):

@@ -834,7 +834,8 @@ log.at_least(f"test IWAE-{k_eval} bound above the ELBO (z-score of the paired ga
 # %%
 from elbolab.plots import plot_rd_learning_curves
 from elbolab.models import ModelSpec
-from elbolab.two_forces import Objective, TwoForcesAnalysis, figures, train_sweep
+from elbolab.objectives import Objective
+from elbolab.two_forces import TwoForcesAnalysis, figures, train_sweep
 
 betas_5 = [0.0, 0.1, 1.0, 5.0, 10.0]
 analysis = TwoForcesAnalysis(epochs=10 if QUICK else 30, k_eval=100 if QUICK else 500,
