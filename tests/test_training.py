@@ -8,6 +8,7 @@ from conftest import HAVE_MNIST, SHARED
 from elbolab.cli import main
 from elbolab.data import ImageData, load_dataset
 from elbolab.evaluation import evaluate_elbo, iwae_per_example
+from elbolab.objectives import Objective
 from elbolab.training import (
     TrainConfig,
     Trainer,
@@ -230,8 +231,8 @@ def test_objectives_explicit_backward_follows_autograd(mnist_small, tmp_path, ob
     tr, te = mnist_small
     runs = {}
     for backward in ("explicit", "autograd"):
-        cfg = _cfg(epochs=1, backward=backward, objective=objective, free_bits=1.0,
-                   capacity=10.0, capacity_steps=10, warmup_steps=15)
+        cfg = _cfg(epochs=1, backward=backward, objective=Objective(
+            objective, free_bits=1.0, capacity=10.0, capacity_steps=10, warmup_steps=15))
         trainer = Trainer(cfg, tmp_path / f"{objective}-{backward}", train=tr, test=te,
                           progress=False)
         runs[backward] = (trainer.run_epoch(0), trainer.model.state_dict())
@@ -245,7 +246,7 @@ def test_objectives_explicit_backward_follows_autograd(mnist_small, tmp_path, ob
 
 def test_resume_keeps_the_objective_schedule(mnist_small, tmp_path):
     tr, te = mnist_small
-    kw = dict(objective="warmup", warmup_steps=30)
+    kw = dict(objective=Objective("warmup", warmup_steps=30))
     full = Trainer(_cfg(**kw), tmp_path / "full", train=tr, test=te, progress=False).fit()
     Trainer(_cfg(epochs=1, **kw), tmp_path / "part", train=tr, test=te, progress=False).fit()
     resumed = Trainer(_cfg(**kw), tmp_path / "part", train=tr, test=te,

@@ -123,6 +123,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .data import DataError
     from .evaluation import reconstruct, sample_prior
+    from .objectives import Objective
     from .plots import (
         plot_latent_scatter,
         plot_learning_curves,
@@ -140,7 +141,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             binarize=args.binarize, device=args.device, seed=args.seed, data_dir=args.data_dir,
             train_subset=args.train_subset, test_subset=args.test_subset,
             cuda_graph=not args.no_cuda_graph, backward=args.backward,
-            precision=args.precision, objective=args.objective, **_objective_kwargs(args))
+            precision=args.precision,
+            objective=Objective(args.objective, **_objective_kwargs(args)))
         trainer = Trainer(cfg, args.out, progress=not args.no_progress,
                           log=lambda m: print(m, file=sys.stderr))
         result = trainer.fit(resume=args.resume)

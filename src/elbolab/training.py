@@ -75,16 +75,14 @@ class TrainConfig:
     # "bfloat16": matrix products in bfloat16 (mixed precision; parameters, optimizer and
     # elementwise math stay float32). Through autocast on the autograd path.
     precision: str = "float32"
-    # how the KL term is weighted (elbolab.objectives): beta, warmup, free_bits, capacity
-    objective: str = "beta"
-    warmup_steps: int = 2000
-    free_bits: float = 0.5
-    capacity: float = 25.0
-    capacity_steps: int = 5000
-    gamma: float = 100.0
+    # how the KL term is weighted (elbolab.objectives); a kind name or a saved dict also works
+    objective: Objective | str | dict = field(default_factory=Objective)
 
     def __post_init__(self) -> None:
-        self.make_objective()  # validates the objective's settings
+        if isinstance(self.objective, str):
+            self.objective = Objective(self.objective)
+        elif isinstance(self.objective, dict):
+            self.objective = Objective(**self.objective)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
         if self.backward not in BACKWARDS:
@@ -103,11 +101,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def make_objective(self) -> Objective:
-        return Objective(self.objective, warmup_steps=self.warmup_steps,
-                         free_bits=self.free_bits, capacity=self.capacity,
-                         capacity_steps=self.capacity_steps, gamma=self.gamma)
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
@@ -181,7 +174,7 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.opt = self._make_optimizer()
         self._graph = None
-        self.objective = cfg.make_objective()
+        self.objective: Objective = cfg.objective
         self.step = 0  # optimizer steps so far (the objectives' schedules count them)
 
     # -- set-up -----------------------------------------------------------------------------
