@@ -42,7 +42,7 @@ def main() -> None:
     test = load_dataset("mnist", "test").images[:200]
     spec = ModelSpec(784, (256,), 10, "relu", "bernoulli")
     kw = dict(spec=spec, epochs=args.epochs, seed=0, device=args.device)
-    names = ("one model", "all at once", "one after another")
+    names = ("one model", "all at once", "one after another", "all at once, bfloat16")
     times: dict[str, list[float]] = {k: [] for k in names}
     train_times: dict[str, list[float]] = {k: [] for k in names}
     runs = {}
@@ -50,13 +50,14 @@ def main() -> None:
         runs["one model"] = train_sweep(x, test, [1.0], **kw)
         runs["all at once"] = train_sweep(x, test, BETAS, vectorized=True, **kw)
         runs["one after another"] = train_sweep(x, test, BETAS, vectorized=False, **kw)
+        runs["all at once, bfloat16"] = train_sweep(x, test, BETAS, precision="bfloat16", **kw)
         for name, run in runs.items():
             times[name].append(run.seconds)
             train_times[name].append(run.train_seconds)
         print({k: f"{v[-1]:.2f} s" for k, v in times.items()}, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     med_train = {k: statistics.median(v) for k, v in train_times.items()}
-    diff = max((a - b).abs().max().item()
+    diff = max((a - b).abs().max().item()  # the two float32 sweeps
                for ma, mb in zip(runs["all at once"].models, runs["one after another"].models,
                                  strict=True)
                for a, b in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True))
@@ -81,7 +82,11 @@ def main() -> None:
         f"one after another and costs **{med['all at once'] / med['one model']:.2f}x** one "
         f"model (training steps alone: {med_train['all at once'] / med_train['one model']:.2f}x; "
         f"target on this CPU: ≤ 4x). Largest parameter difference between the two sweeps: "
-        f"{diff:.1e} (same seeds, same minibatches and noise).",
+        f"{diff:.1e} (same seeds, same minibatches and noise). One model's time is the noisiest "
+        f"yardstick on this VM; one after another / {len(BETAS)} is another "
+        f"({med_train['all at once'] / (med_train['one after another'] / len(BETAS)):.2f}x). "
+        f"With `precision=\"bfloat16\"` the sweep costs "
+        f"{med_train['all at once, bfloat16'] / med_train['one model']:.2f}x one float32 model.",
     ]
     out = write_report("sweep", args.device, lines, args.out)
     print("\n".join(lines[-1:]), f"\nwritten to {out}")

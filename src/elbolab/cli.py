@@ -74,6 +74,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--lr", type=float, default=1e-3)
     sw.add_argument("--batch-size", type=int, default=128)
     _add_objective_args(sw)
+    sw.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="bfloat16: matrix products in bfloat16, everything else float32")
     sw.add_argument("--sequential", action="store_true",
                     help="train the β one after another instead of all at once")
     sw.add_argument("--k", type=int, default=500, help="importance samples for log p(x)")
@@ -239,6 +241,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                                      batch_size=args.batch_size, lr=args.lr,
                                      device=args.device, seed=args.seed, k_eval=args.k,
                                      objective=objective, vectorized=not args.sequential,
+                                     precision=args.precision,
                                      progress=not args.no_progress)
         result = analysis.analyze_beta_vae(args.dataset, betas, n_train=args.n_train,
                                            n_test=args.n_test, data_dir=args.data_dir)

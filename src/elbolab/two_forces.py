@@ -102,10 +102,15 @@ def _check_betas(betas: Sequence[float]) -> list[float]:
 def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[float], *,
                 spec: ModelSpec, epochs: int = 30, batch_size: int = 128, lr: float = 1e-3,
                 seed: int = 0, objective: Objective | None = None, vectorized: bool = True,
-                device: str = "auto", progress: bool = False) -> SweepRun:
+                device: str = "auto", precision: str = "float32",
+                progress: bool = False) -> SweepRun:
     """Train one model per β, all at once (``vectorized``) or one after another with the same
     seed (the reference the vectorized run must reproduce). Every model starts from the same
-    initialization (``torch.manual_seed(seed)``) and sees the same minibatches and noise."""
+    initialization (``torch.manual_seed(seed)``) and sees the same minibatches and noise.
+    ``precision="bfloat16"`` runs the matrix products in bfloat16 (mixed precision)."""
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+    compute_dtype = torch.bfloat16 if precision == "bfloat16" else None
     from tqdm.auto import tqdm
 
     objective = objective or Objective()
@@ -138,7 +143,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
 
                 with torch.no_grad():  # the per-epoch test evaluation reports the values
                     elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen,
-                                           reconstruction=False)
+                                           reconstruction=False, compute_dtype=compute_dtype)
                 opt.step()
             train_seconds += time.perf_counter() - t0
             for j, k in enumerate(group):
@@ -200,11 +205,12 @@ class TwoForcesAnalysis:
                  activation: str = "relu", epochs: int = 30, batch_size: int = 128,
                  lr: float = 1e-3, device: str = "auto", seed: int = 0, k_eval: int = 500,
                  objective: Objective | None = None, vectorized: bool = True,
-                 progress: bool = False):
+                 precision: str = "float32", progress: bool = False):
         self.hidden, self.latent, self.activation = tuple(hidden), latent, activation
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.device, self.seed, self.k_eval = device, seed, check_count("k_eval", k_eval)
         self.objective, self.vectorized, self.progress = objective, vectorized, progress
+        self.precision = precision
 
     def analyze_beta_vae(self, data: torch.Tensor | str,
                          beta_values: Sequence[float] = (0.0, 0.1, 1.0, 5.0, 10.0), *,
@@ -234,6 +240,7 @@ class TwoForcesAnalysis:
         run = train_sweep(train_x, test_x, beta_values, spec=spec, epochs=self.epochs,
                           batch_size=self.batch_size, lr=self.lr, seed=self.seed,
                           objective=self.objective, vectorized=self.vectorized,
+                          precision=self.precision,
                           device=self.device, progress=self.progress)
         test_x = test_x.to(next(run.models[0].parameters()).device)
         rows = []
