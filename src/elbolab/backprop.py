@@ -186,15 +186,11 @@ def _gradients(enc: nn.Module, dec: nn.Module, likelihood: str, x: torch.Tensor,
     g_e = torch.empty_like(e)
     g_mu, g_logvar = g_e.chunk(2, dim=-1)
     kl_grad = torch.square(std).sub_(1.0)  # ∂KL/∂logvar = ½(σ² − 1)
-    if isinstance(kl_weight, torch.Tensor):
-        w = kl_weight * scale
-        torch.addcmul(g_z, w, mu, out=g_mu)
-        torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
-        g_logvar.addcmul_(kl_grad, w, value=0.5)
-    else:
-        torch.add(g_z, mu, alpha=kl_weight * scale, out=g_mu)
-        torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
-        g_logvar.add_(kl_grad, alpha=0.5 * kl_weight * scale)
+    # a float β becomes a 0-d CPU tensor, which broadcasts on any device like a scalar
+    w = torch.as_tensor(kl_weight, dtype=mu.dtype) * scale
+    torch.addcmul(g_z, w, mu, out=g_mu)
+    torch.mul(g_z.mul_(eps), std, out=g_logvar).mul_(0.5)
+    g_logvar.addcmul_(kl_grad, w, value=0.5)
     mm.weight_grad(enc.head, g_e, enc_acts[-1])
     mm.body_backward(enc_layers, enc_acts, mm.input_grad(enc.head, g_e), False)
     return (rec.sum(-1) if rec is not None else None), kl_dims

@@ -56,8 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--backward", default="auto", choices=("auto", "autograd", "explicit"),
                     help="gradients: the written-out backward pass (explicit; auto = on the "
                          "CPU for ReLU/tanh MLPs) or autograd")
-    tr.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                    help="bfloat16: matrix products in bfloat16, everything else float32")
+    _add_precision_arg(tr)
     _add_objective_args(tr)
     tr.add_argument("--out", default="runs/vae", help="run folder (default: runs/vae)")
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -74,8 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--lr", type=float, default=1e-3)
     sw.add_argument("--batch-size", type=int, default=128)
     _add_objective_args(sw)
-    sw.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                    help="bfloat16: matrix products in bfloat16, everything else float32")
+    _add_precision_arg(sw)
     sw.add_argument("--sequential", action="store_true",
                     help="train the β one after another instead of all at once")
     sw.add_argument("--k", type=int, default=500, help="importance samples for log p(x)")
@@ -96,6 +94,11 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", default=None)
     ev.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                   help="bfloat16: matrix products in bfloat16, everything else float32")
 
 
 def _add_objective_args(p: argparse.ArgumentParser) -> None:

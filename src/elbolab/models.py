@@ -132,8 +132,8 @@ def _stack_part(parts: Sequence[nn.Module]) -> nn.Module:
 
 class StackedMLPVAE(nn.Module):
     """K MLP VAEs of one :class:`ModelSpec`, their parameters stacked along a leading K, so
-    that one batched product trains them all (:func:`elbolab.backprop.stacked_elbo_gradients`).
-    Build with :meth:`from_models`; :meth:`model` returns model k as an ``ELBOFramework``."""
+    that one batched product trains them all (:func:`elbolab.backprop.elbo_gradients_per_dim`).
+    :meth:`model` returns model k as an ``ELBOFramework``."""
 
     def __init__(self, spec: ModelSpec, models: Sequence[ELBOFramework]):
         super().__init__()
@@ -142,10 +142,6 @@ class StackedMLPVAE(nn.Module):
         self.spec, self.likelihood, self.K = spec, spec.likelihood, len(models)
         self.encoder = _stack_part([m.encoder for m in models])
         self.decoder = _stack_part([m.decoder for m in models])
-
-    @classmethod
-    def from_models(cls, spec: ModelSpec, models: Sequence[ELBOFramework]) -> StackedMLPVAE:
-        return cls(spec, models)
 
     def model(self, k: int) -> ELBOFramework:
         """Model k as a standalone ``ELBOFramework`` (a copy of its parameters)."""

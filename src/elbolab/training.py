@@ -87,8 +87,7 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
         if self.backward not in BACKWARDS:
             raise ValueError(f"backward must be one of {BACKWARDS}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}")
+        compute_dtype(self.precision)  # validates it
         if self.binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {BINARIZE}")
         for name in ("epochs", "batch_size"):
@@ -101,6 +100,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def compute_dtype(precision: str) -> torch.dtype | None:
+    """The dtype of the matrix products for a ``precision`` (None: float32 throughout)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.bfloat16 if precision == "bfloat16" else None
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
@@ -176,6 +182,7 @@ class Trainer:
         self._graph = None
         self.objective: Objective = cfg.objective
         self.step = 0  # optimizer steps so far (the objectives' schedules count them)
+        self.compute_dtype = compute_dtype(cfg.precision)
 
     # -- set-up -----------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -199,7 +206,7 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------------
     def _objective(self, x: torch.Tensor, generator: torch.Generator | None):
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                            enabled=self.config.precision == "bfloat16"):
+                            enabled=self.compute_dtype is not None):
             res = self.model.compute_elbo(x, generator=generator)
         objective = res.reconstruction - self.config.beta * res.kl
         return -objective.mean(), res.reconstruction.sum(), res.kl.sum()
@@ -216,13 +223,12 @@ class Trainer:
             penalty["value"] = pen[0]
             return w[0]
 
-        bf16 = self.config.precision == "bfloat16"
         if self.explicit:
             rec, kl_dims = backprop.elbo_gradients_per_dim(
-                self.model, x, weights, generator=self.gen,
-                compute_dtype=torch.bfloat16 if bf16 else None)
+                self.model, x, weights, generator=self.gen, compute_dtype=self.compute_dtype)
         else:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                enabled=self.compute_dtype is not None):
                 res = self.model.compute_elbo(x, generator=self.gen)
             zero = torch.zeros((), dtype=res.mu.dtype, device=res.mu.device)
             kl_b = gaussian_kl(res.mu.float(), res.logvar.float(), zero, zero, validate=False)
@@ -238,9 +244,8 @@ class Trainer:
         if self.objective.kind != "beta":
             return self._objective_step(x)
         if self.explicit:
-            out = backprop.elbo_gradients(
-                self.model, x, beta=self.config.beta, generator=self.gen,
-                compute_dtype=torch.bfloat16 if self.config.precision == "bfloat16" else None)
+            out = backprop.elbo_gradients(self.model, x, beta=self.config.beta,
+                                          generator=self.gen, compute_dtype=self.compute_dtype)
             self.opt.step()
             return out
         loss, rec, kl = self._objective(x, self.gen)

@@ -39,7 +39,7 @@ from .evaluation import decoder_means, evaluate_elbo, iwae_per_example, reconstr
 from .kl import gaussian_kl
 from .models import ModelSpec, StackedMLPVAE, build_model
 from .objectives import Objective
-from .training import TrainingDiverged
+from .training import TrainingDiverged, compute_dtype
 
 # Burda et al. (2015), Sec. 5.2: a unit is active when Cov_x(E_q[z_u]) exceeds 0.01.
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -76,8 +76,7 @@ class SweepRun:
     models: list[ELBOFramework]
     history: list[list[dict]]  # history[k] = per-epoch dicts for β_k
     seconds: float  # the whole run, per-epoch test evaluation included
-    steps: int
-    train_seconds: float = 0.0  # the optimization steps alone
+    train_seconds: float  # the optimization steps alone
 
 
 def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
@@ -108,11 +107,9 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
     seed (the reference the vectorized run must reproduce). Every model starts from the same
     initialization (``torch.manual_seed(seed)``) and sees the same minibatches and noise.
     ``precision="bfloat16"`` runs the matrix products in bfloat16 (mixed precision)."""
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
-    compute_dtype = torch.bfloat16 if precision == "bfloat16" else None
     from tqdm.auto import tqdm
 
+    dtype = compute_dtype(precision)
     objective = objective or Objective()
     betas = _check_betas(betas)
     epochs, batch_size = check_count("epochs", epochs), check_count("batch_size", batch_size)
@@ -121,7 +118,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
     groups = [list(range(len(betas)))] if vectorized else [[k] for k in range(len(betas))]
     history: list[list[dict]] = [[] for _ in betas]
     models: list[ELBOFramework | None] = [None] * len(betas)
-    steps, start, train_seconds = 0, time.perf_counter(), 0.0
+    start, train_seconds = time.perf_counter(), 0.0
     total = epochs * len(groups)
     bar = tqdm(total=total, desc="β sweep", unit="epoch", disable=not progress)
     for group in groups:
@@ -143,7 +140,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
 
                 with torch.no_grad():  # the per-epoch test evaluation reports the values
                     elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen,
-                                           reconstruction=False, compute_dtype=compute_dtype)
+                                           reconstruction=False, compute_dtype=dtype)
                 opt.step()
             train_seconds += time.perf_counter() - t0
             for j, k in enumerate(group):
@@ -156,11 +153,10 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                 history[k].append({"epoch": len(history[k]) + 1, "rate": ev["kl"],
                                    "distortion": -ev["reconstruction"], "elbo": ev["elbo"]})
             bar.update(1)
-        steps += step
         for j, k in enumerate(group):
             models[k] = model.model(j)
     bar.close()
-    return SweepRun(betas, models, history, time.perf_counter() - start, steps, train_seconds)
+    return SweepRun(betas, models, history, time.perf_counter() - start, train_seconds)
 
 
 @dataclass
@@ -173,8 +169,6 @@ class TwoForcesResult:
     test_x: torch.Tensor
     image_shape: tuple[int, int] | None = None
     meta: dict = field(default_factory=dict)
-
-    COLUMNS = ("beta", "rate", "distortion", "neg_elbo", "log_px", "active_units")
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "spec": self.spec.to_dict(), **self.meta,
