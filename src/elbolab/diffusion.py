@@ -324,7 +324,10 @@ class GaussianTestBed:
         if mean.dim() != 1 or cov.shape != (d, d):
             raise ValueError(f"mean must be (d,) and cov (d, d); got {list(mean.shape)} and "
                              f"{list(cov.shape)}")
-        self.scale_tril = torch.linalg.cholesky(cov)  # raises if cov is not positive definite
+        self.scale_tril, info = torch.linalg.cholesky_ex(cov)
+        if int(info) != 0:
+            raise ValueError("cov must be a symmetric positive-definite (d, d) matrix; its "
+                             f"Cholesky factorization fails at column {int(info)}")
         if variance not in TESTBED_VARIANCES:
             raise ValueError(f"variance must be one of {TESTBED_VARIANCES}, got {variance!r}")
         self.m, self.S, self.d, self.schedule, self.variance = mean, cov, d, schedule, variance
