@@ -77,11 +77,22 @@ class BaselineRun:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
 
     def epoch(self) -> dict:
+        """One training epoch and the test loss, as the example runs them."""
+        steps = self.epoch_steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def epoch_steps(self, chunk: int | None = None):
+        """:meth:`epoch` as a generator that pauses after every ``chunk`` steps (to be run in
+        alternating chunks with another loop); ``seconds`` counts only the time inside it."""
         model, optimizer, dev = self.model, self.optimizer, self.dev
         model.train()
-        t0 = time.perf_counter()
+        seconds, t0 = 0.0, time.perf_counter()
         train_loss = 0.0
-        for data, _ in self.train_loader:
+        for i, (data, _) in enumerate(self.train_loader, 1):
             data = data.to(dev)
             optimizer.zero_grad()
             recon_batch, mu, logvar = model(data)
@@ -89,9 +100,11 @@ class BaselineRun:
             loss.backward()
             train_loss += loss.item()
             optimizer.step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+            if chunk and i % chunk == 0 and i < len(self.train_loader):
+                seconds += self._lap(t0)
+                yield
+                t0 = time.perf_counter()
+        seconds += self._lap(t0)
         model.eval()
         test_loss = 0.0
         with torch.no_grad():
@@ -101,3 +114,8 @@ class BaselineRun:
                 test_loss += loss_function(recon_batch, data, mu, logvar).item()
         return {"seconds": seconds, "train_loss": train_loss / len(self.train_loader.dataset),
                 "test_loss": test_loss / len(self.test_loader.dataset)}
+
+    def _lap(self, t0: float) -> float:
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0

@@ -96,10 +96,10 @@ def test_keyboard_interrupt_saves_state(mnist_small, tmp_path, monkeypatch):
     trainer = Trainer(_cfg(epochs=3), tmp_path, train=tr, test=te, progress=False)
     real = trainer._train_epoch
 
-    def interrupt_second(epoch):
+    def interrupt_second(epoch, *args):
         if epoch == 1:
             raise KeyboardInterrupt
-        return real(epoch)
+        return real(epoch, *args)
 
     monkeypatch.setattr(trainer, "_train_epoch", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
@@ -254,3 +254,28 @@ def test_resume_keeps_the_objective_schedule(mnist_small, tmp_path):
     assert resumed.history[-1]["test_loss"] == full.history[-1]["test_loss"]
     with pytest.raises(ValueError, match="objective kind"):
         _cfg(objective="cyclical")
+
+
+def test_epoch_in_chunks_equals_run_epoch_and_restores_float_mode(mnist_small, tmp_path):
+    """epoch_steps (what the benchmark interleaves with the baseline) trains exactly as
+    run_epoch, pauses every `chunk` steps, and leaves subnormals unflushed while paused."""
+    tr, te = mnist_small
+    whole = Trainer(_cfg(epochs=1), tmp_path / "whole", train=tr, test=te, progress=False)
+    row_w = whole.run_epoch(0)
+    chunked = Trainer(_cfg(epochs=1), tmp_path / "chunked", train=tr, test=te, progress=False)
+    steps, pauses = chunked.epoch_steps(0, chunk=7), 0
+    tiny = torch.tensor([1e-39])  # a float32 subnormal: flushed to 0 only while training
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            row_c = done.value
+            break
+        pauses += 1
+        assert (tiny * 1.0).item() != 0.0
+    assert pauses == math.ceil(2000 / 100 / 7) - 1
+    assert row_c["seconds"] > 0
+    assert {k: v for k, v in row_c.items() if k != "seconds"} == {
+        k: v for k, v in row_w.items() if k != "seconds"}
+    for a, b in zip(whole.model.parameters(), chunked.model.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -21,7 +21,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,6 +134,34 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     out_dir: Path | None = None
     resumed_from: int = 0
+
+
+class _StepClock:
+    """Seconds spent training, over one or more start/stop spans. On the CPU it also flushes
+    subnormal floats to zero while running: Adam's moment estimates of never-active weights
+    (MNIST's blank border pixels) decay geometrically into subnormals, which x86 CPUs process
+    ~100x slower (measured: ~1 s of a 3 s epoch); the default is restored at each stop. On
+    CUDA it synchronizes at both ends so the span covers the queued work."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.seconds, self._t0 = device, 0.0, None
+
+    def start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        elif self.device.type == "cpu":
+            torch.set_flush_denormal(True)
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._t0 is None:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - self._t0
+        self._t0 = None
+        if self.device.type == "cpu":
+            torch.set_flush_denormal(False)
 
 
 class Trainer:
@@ -284,60 +312,64 @@ class Trainer:
         return totals
 
     # -- epochs ---------------------------------------------------------------------------------
-    def _train_epoch(self, epoch: int) -> dict:
+    def _train_epoch(self, epoch: int, chunk: int | None) -> Generator[None, None, dict]:
         cfg, x_all, bs = self.config, self.train_x, self.config.batch_size
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        perm = torch.randperm(len(x_all), generator=self.gen, device=self.device)
-        use_graph = (self.device.type == "cuda" and cfg.cuda_graph and not self.explicit
-                     and self.objective.kind == "beta")
-        # a captured graph has one batch shape: the ragged last batch is dropped (the data are
-        # reshuffled every epoch, so every example is still used)
-        n_batches = len(x_all) // bs if use_graph else math.ceil(len(x_all) / bs)
-        index = perm[:n_batches * bs].split(bs)
+        clock = _StepClock(self.device)
+        clock.start()
+        try:
+            perm = torch.randperm(len(x_all), generator=self.gen, device=self.device)
+            use_graph = (self.device.type == "cuda" and cfg.cuda_graph and not self.explicit
+                         and self.objective.kind == "beta")
+            # a captured graph has one batch shape: the ragged last batch is dropped (the data
+            # are reshuffled every epoch, so every example is still used)
+            n_batches = len(x_all) // bs if use_graph else math.ceil(len(x_all) / bs)
+            index = perm[:n_batches * bs].split(bs)
 
-        def batch(i: int) -> torch.Tensor:
-            # gathered (and dynamically binarized) one batch at a time, while it is in cache
-            xb = x_all[index[i]]
-            return binarize(xb, self.gen) if cfg.binarize == "dynamic" else xb
+            def batch(i: int) -> torch.Tensor:
+                # gathered (and dynamically binarized) one batch at a time, while in cache
+                xb = x_all[index[i]]
+                return binarize(xb, self.gen) if cfg.binarize == "dynamic" else xb
 
-        sums: list[torch.Tensor] = []  # per-step (loss, rec, kl) sums, stacked once at the end
-        i = 0
-        if use_graph and self._graph is None:
-            n_warm = min(3, n_batches)
-            try:
-                sums.append(self._capture([batch(j) for j in range(n_warm)]))
-                i = n_warm
-            except RuntimeError as exc:  # pragma: no cover - depends on the GPU stack
-                warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly",
-                              stacklevel=2)
-                self.config.cuda_graph = use_graph = False
-                self._graph = None
-                self.opt = self._make_optimizer()
-        self.step += i
-        for j in range(i, n_batches):
-            self.step += 1
-            if use_graph:
-                self._static_x.copy_(batch(j))
-                self._graph.replay()
-                sums.append(self._static_out.clone())
-            else:
-                sums.append(torch.stack(self._eager_step(batch(j))))
-        totals = torch.stack(sums).sum(0)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        n_seen = min(n_batches * bs, len(x_all))
-        loss_sum, rec_sum, kl_sum = totals.tolist()
-        if not all(math.isfinite(v) for v in (loss_sum, rec_sum, kl_sum)):
-            raise TrainingDiverged(
-                f"the training loss became NaN or infinite in epoch {epoch + 1}; the last good "
-                f"checkpoint ({self.out_dir / CHECKPOINT}, epoch {epoch}) is kept. Try a "
-                f"smaller --lr (now {learning_rate(cfg, epoch):g}).")
-        return {"train_loss": loss_sum / n_seen, "train_reconstruction": rec_sum / n_seen,
-                "train_kl": kl_sum / n_seen, "train_elbo": (rec_sum - kl_sum) / n_seen,
-                "seconds": seconds}
+            sums: list[torch.Tensor] = []  # per-step (loss, rec, kl) sums, stacked at the end
+            i = 0
+            if use_graph and self._graph is None:
+                n_warm = min(3, n_batches)
+                try:
+                    sums.append(self._capture([batch(j) for j in range(n_warm)]))
+                    i = n_warm
+                except RuntimeError as exc:  # pragma: no cover - depends on the GPU stack
+                    warnings.warn(f"CUDA graph capture failed ({exc}); training eagerly",
+                                  stacklevel=2)
+                    self.config.cuda_graph = use_graph = False
+                    self._graph = None
+                    self.opt = self._make_optimizer()
+            self.step += i
+            for j in range(i, n_batches):
+                self.step += 1
+                if use_graph:
+                    self._static_x.copy_(batch(j))
+                    self._graph.replay()
+                    sums.append(self._static_out.clone())
+                else:
+                    sums.append(torch.stack(self._eager_step(batch(j))))
+                if chunk and (j + 1) % chunk == 0 and j + 1 < n_batches:
+                    clock.stop()
+                    yield
+                    clock.start()
+            totals = torch.stack(sums).sum(0)
+            clock.stop()
+            n_seen = min(n_batches * bs, len(x_all))
+            loss_sum, rec_sum, kl_sum = totals.tolist()
+            if not all(math.isfinite(v) for v in (loss_sum, rec_sum, kl_sum)):
+                raise TrainingDiverged(
+                    f"the training loss became NaN or infinite in epoch {epoch + 1}; the last "
+                    f"good checkpoint ({self.out_dir / CHECKPOINT}, epoch {epoch}) is kept. "
+                    f"Try a smaller --lr (now {learning_rate(cfg, epoch):g}).")
+            return {"train_loss": loss_sum / n_seen,
+                    "train_reconstruction": rec_sum / n_seen, "train_kl": kl_sum / n_seen,
+                    "train_elbo": (rec_sum - kl_sum) / n_seen, "seconds": clock.seconds}
+        finally:
+            clock.stop()
 
     def _evaluate(self) -> dict:
         ev = evaluate_elbo(self.model, self.test_x,
@@ -390,18 +422,23 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict:
         """Train one epoch (0-based index, which sets the learning rate) and evaluate on the
         test set; returns the epoch's metrics. :meth:`fit` calls it; benchmarks can too."""
+        steps = self.epoch_steps(epoch)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def epoch_steps(self, epoch: int, chunk: int | None = None) -> Generator[None, None, dict]:
+        """:meth:`run_epoch` as a generator that pauses after every ``chunk`` optimizer steps
+        and returns the same metrics (as ``StopIteration.value``). Its ``seconds`` count only
+        the time spent inside it (the device synchronized at each pause), so a benchmark can
+        run two training loops in alternating chunks and drift in the machine's speed hits
+        both alike (``benchmarks/bench_training.py``)."""
         lr = learning_rate(self.config, epoch)
         self._set_lr(lr)
         self.model.train()
-        # Adam's moment estimates of never-active weights (MNIST's blank border pixels) decay
-        # geometrically into subnormal floats, which x86 CPUs process ~100x slower: flush them
-        # to zero while training (measured: ~1 s of a 3 s epoch), then restore the default.
-        flushed = self.device.type == "cpu" and torch.set_flush_denormal(True)
-        try:
-            row = {"epoch": epoch + 1, "lr": lr, **self._train_epoch(epoch)}
-        finally:
-            if flushed:
-                torch.set_flush_denormal(False)
+        row = {"epoch": epoch + 1, "lr": lr, **(yield from self._train_epoch(epoch, chunk))}
         self.model.eval()
         with torch.no_grad():
             row.update(self._evaluate())
