@@ -81,6 +81,7 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
         "iwae_vs_k.png",
         "diffusion_testbed.png",
         "diffusion_ddpm_2d.png",
+        "training_mlp_vs_conv.png",
     }
     html = (out / "report.html").read_text()
     assert "<html" in html and "Evidence Lower Bound" in html

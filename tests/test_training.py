@@ -8,6 +8,7 @@ from conftest import HAVE_MNIST, SHARED
 from elbolab.cli import main
 from elbolab.data import ImageData, load_dataset
 from elbolab.evaluation import evaluate_elbo, iwae_per_example
+from elbolab.models import ModelSpec, StackedMLPVAE, build_model, preset_spec
 from elbolab.objectives import Objective
 from elbolab.training import (
     TrainConfig,
@@ -279,3 +280,44 @@ def test_epoch_in_chunks_equals_run_epoch_and_restores_float_mode(mnist_small, t
         k: v for k, v in row_w.items() if k != "seconds"}
     for a, b in zip(whole.model.parameters(), chunked.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_conv_preset_shapes_and_clear_errors():
+    for dim in (784, 64):  # MNIST 28×28, sklearn digits 8×8
+        m = build_model(preset_spec("conv", data_dim=dim))
+        mu, logvar = m.encoder(torch.rand(3, dim))
+        assert mu.shape == logvar.shape == (3, 20)
+        assert m.decoder(mu).shape == (3, dim)
+    assert build_model(preset_spec("conv", likelihood="gaussian")).decoder(mu)[0].shape == (3, 784)
+    for dim in (100, 50):  # side 10 is not a multiple of 4; 50 is not a square
+        with pytest.raises(ValueError, match=f"data_dim={dim}"):
+            build_model(preset_spec("conv", data_dim=dim))
+    with pytest.raises(ValueError, match="two channel counts"):
+        build_model(ModelSpec(784, (8, 16, 32), 4, "relu", arch="conv"))
+    with pytest.raises(ValueError, match="arch must be one of"):
+        build_model(ModelSpec(arch="transformer"))
+    with pytest.raises(ValueError, match="stacks MLP models"):
+        StackedMLPVAE(preset_spec("conv"), [build_model(preset_spec("conv"))])
+    # checkpoints written before `arch` existed load as MLPs
+    old = {"data_dim": 784, "hidden": [400], "latent": 20, "activation": "relu",
+           "likelihood": "bernoulli"}
+    assert ModelSpec.from_dict(old).arch == "mlp"
+
+
+def test_conv_preset_trains_with_autograd_and_reloads(mnist_small, tmp_path):
+    tr, te = mnist_small
+    with pytest.raises(ValueError, match="supports MLP models"):
+        Trainer(_cfg(preset="conv", backward="explicit"), tmp_path / "x", train=tr, test=te,
+                progress=False)
+    trainer = Trainer(_cfg(preset="conv", epochs=3), tmp_path, train=tr, test=te,
+                      progress=False)
+    assert not trainer.explicit
+    before = evaluate_elbo(trainer.model, trainer.test_x,
+                           generator=torch.Generator().manual_seed(0))["elbo"]
+    hist = trainer.fit().history
+    assert hist[-1]["test_elbo"] > before + 250  # untrained: about -630 nats
+    model, _ = load_run(tmp_path, "cpu")
+    x = trainer.test_x[:8]
+    with torch.no_grad():
+        torch.testing.assert_close(model.encoder(x), trainer.model.eval().encoder(x),
+                                   rtol=0, atol=0)

@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .device import DEVICE_CHOICES
+from .models import PRESETS
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a VAE on MNIST-like data; checkpoints, metrics, "
                                       "figures and a summary table in --out")
     tr.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
-    tr.add_argument("--preset", default="example", choices=("example", "iwae"))
+    tr.add_argument("--preset", default="example", choices=tuple(PRESETS))
     tr.add_argument("--likelihood", default="bernoulli", choices=("bernoulli", "gaussian"))
     tr.add_argument("--latent", type=int, default=None, help="latent size (default: preset's)")
     tr.add_argument("--epochs", type=int, default=10)

@@ -4,11 +4,15 @@ Presets (``build_model(preset)``):
 
 - ``example``: 784-400-20 with ReLU, the PyTorch example VAE (one hidden layer each way);
 - ``iwae``: 784-200-200-50 with tanh, the one-stochastic-layer model of Burda, Grosse &
-  Salakhutdinov (2015), Sec. 5.
+  Salakhutdinov (2015), Sec. 5;
+- ``conv``: two stride-2 4×4 convolutions (32, 64 channels) and a linear head to a 20-d
+  latent, mirrored by transposed convolutions (the layout of the DCGAN-style VAEs, e.g.
+  Burgess et al. 2018, with fewer layers for 28×28 images).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -42,6 +46,39 @@ class MLPEncoder(nn.Module):
         return mu, logvar
 
 
+def _square_side(data_dim: int) -> int:
+    side = math.isqrt(data_dim)
+    if side * side != data_dim or side % 4:
+        raise ValueError(f"a conv model needs square one-channel images whose side is a multiple "
+                         f"of 4 (28×28, 8×8, ...); got data_dim={data_dim}")
+    return side
+
+
+def _channels(hidden: Sequence[int]) -> tuple[int, int]:
+    if len(hidden) != 2:
+        raise ValueError(f"a conv model takes two channel counts as hidden, got {tuple(hidden)}")
+    return hidden[0], hidden[1]
+
+
+class ConvEncoder(nn.Module):
+    """x (B, D), read as one-channel s×s images (s² = D), → (mu, logvar), each (B, latent):
+    two 4×4 convolutions with stride 2 (s → s/2 → s/4) and ``channels`` = (c1, c2) output
+    channels, then one linear head that outputs both."""
+
+    def __init__(self, in_dim: int, channels: Sequence[int], latent: int, activation: str):
+        super().__init__()
+        side, (c1, c2) = _square_side(in_dim), _channels(channels)
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(
+            nn.Unflatten(1, (1, side, side)),
+            nn.Conv2d(1, c1, 4, stride=2, padding=1), act(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), act(),
+            nn.Flatten())
+        self.head = nn.Linear(c2 * (side // 4) ** 2, 2 * latent)
+
+    forward = MLPEncoder.forward
+
+
 class MLPDecoder(nn.Module):
     """z (B, latent) → Bernoulli logits (B, D), or for a Gaussian likelihood (mean, logvar)
     with a learned per-pixel ``x_logvar``."""
@@ -60,15 +97,43 @@ class MLPDecoder(nn.Module):
         return (out, self.x_logvar) if self.likelihood == "gaussian" else out
 
 
+class ConvDecoder(nn.Module):
+    """z (B, latent) → Bernoulli logits (B, D) (or, for a Gaussian likelihood, (mean, logvar)
+    with a learned per-pixel ``x_logvar``), D = s²: a linear layer to c2 maps of s/4 × s/4,
+    then two 4×4 transposed convolutions with stride 2 (c2 → c1 → 1 channel)."""
+
+    def __init__(self, latent: int, channels: Sequence[int], out_dim: int, activation: str,
+                 likelihood: str = "bernoulli"):
+        super().__init__()
+        side, (c1, c2) = _square_side(out_dim), _channels(channels)
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(
+            nn.Linear(latent, c2 * (side // 4) ** 2), act(),
+            nn.Unflatten(1, (c2, side // 4, side // 4)),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), act())
+        self.head = nn.Sequential(nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
+                                  nn.Flatten())
+        self.likelihood = likelihood
+        if likelihood == "gaussian":
+            self.x_logvar = nn.Parameter(torch.zeros(out_dim))
+
+    forward = MLPDecoder.forward
+
+
+ARCHITECTURES = ("mlp", "conv")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What defines a model: sizes, activation, likelihood. Stored in checkpoints."""
+    """What defines a model: sizes, activation, likelihood. Stored in checkpoints.
+    ``arch="conv"``: ``hidden`` holds the two convolutions' channel counts."""
 
     data_dim: int = 784
     hidden: tuple[int, ...] = (400,)
     latent: int = 20
     activation: str = "relu"
     likelihood: str = "bernoulli"
+    arch: str = "mlp"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -83,6 +148,7 @@ class ModelSpec:
 PRESETS = {
     "example": ModelSpec(hidden=(400,), latent=20, activation="relu"),
     "iwae": ModelSpec(hidden=(200, 200), latent=50, activation="tanh"),
+    "conv": ModelSpec(hidden=(32, 64), latent=20, activation="relu", arch="conv"),
 }
 
 
@@ -94,7 +160,8 @@ def preset_spec(preset: str, *, data_dim: int = 784, latent: int | None = None,
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     base = PRESETS[preset]
-    return ModelSpec(data_dim, base.hidden, latent or base.latent, base.activation, likelihood)
+    return ModelSpec(data_dim, base.hidden, latent or base.latent, base.activation, likelihood,
+                     base.arch)
 
 
 def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramework:
@@ -102,9 +169,16 @@ def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramew
     Argument checks are off by default: the trainer feeds it validated, device-resident data."""
     if spec.activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
-    enc = MLPEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation)
-    dec = MLPDecoder(spec.latent, tuple(reversed(spec.hidden)), spec.data_dim, spec.activation,
-                     spec.likelihood)
+    if spec.arch == "conv":
+        enc = ConvEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation)
+        dec = ConvDecoder(spec.latent, spec.hidden, spec.data_dim, spec.activation,
+                          spec.likelihood)
+    elif spec.arch == "mlp":
+        enc = MLPEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation)
+        dec = MLPDecoder(spec.latent, tuple(reversed(spec.hidden)), spec.data_dim,
+                         spec.activation, spec.likelihood)
+    else:
+        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {spec.arch!r}")
     return ELBOFramework(enc, dec, spec.likelihood, validate=validate)
 
 
@@ -139,6 +213,8 @@ class StackedMLPVAE(nn.Module):
         super().__init__()
         if not models:
             raise ValueError("models must hold at least one model")
+        if spec.arch != "mlp":
+            raise ValueError(f"StackedMLPVAE stacks MLP models, got arch={spec.arch!r}")
         self.spec, self.likelihood, self.K = spec, spec.likelihood, len(models)
         self.encoder = _stack_part([m.encoder for m in models])
         self.decoder = _stack_part([m.decoder for m in models])

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from scipy import stats
 
 from .io import atomic_path
@@ -430,6 +431,34 @@ def plot_learning_curves(history: Sequence[dict], *, title: str = "ELBO training
         ax2b.set_ylabel("KL (nats)", color=COLORS["accent"])
         ax2b.spines["right"].set_visible(True)
         ax2.set_title("The two terms on the test set")
+    return fig
+
+
+def plot_runs_compared(histories: dict[str, Sequence[dict]], *,
+                       title: str = "Test −ELBO") -> Figure:
+    """Test −ELBO of several training runs (name → trainer history) per epoch (left) and
+    against cumulative training seconds (right): data efficiency and compute efficiency."""
+    colors = [COLORS["mc"], COLORS["q"], COLORS["accent"], COLORS["ok"]]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+        for (name, h), c in zip(histories.items(), colors, strict=False):
+            loss = [e["test_loss"] for e in h]
+            per_epoch = float(np.median([e["seconds"] for e in h]))
+            ax.plot([e["epoch"] for e in h], loss, "o-", ms=3, color=c, label=name)
+            ax2.plot(np.cumsum([e["seconds"] for e in h]), loss, "o-", ms=3, color=c,
+                     label=f"{name}: {per_epoch:.1f} s/epoch")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("test −ELBO (nats per image)")
+        ax.set_title(f"{title} per epoch")
+        ax.legend()
+        ax2.set_xscale("log")
+        ax2.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax2.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax2.xaxis.set_minor_formatter(NullFormatter())
+        ax2.set_xlabel("training time (s, cumulative)")
+        ax2.set_title(f"{title} per second of training")
+        ax2.legend(fontsize=8)
     return fig
 
 

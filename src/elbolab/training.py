@@ -200,8 +200,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.spec).to(self.device)
         if cfg.backward == "explicit" and not backprop.supports(self.model):
-            raise ValueError(f"backward='explicit' does not support activation "
-                             f"{self.spec.activation!r}; use 'autograd'")
+            raise ValueError(f"backward='explicit' supports MLP models with ReLU or tanh, not "
+                             f"arch={self.spec.arch!r} with {self.spec.activation!r}; use "
+                             f"'autograd'")
         self.explicit = cfg.backward == "explicit" or (
             cfg.backward == "auto" and self.device.type == "cpu"
             and backprop.supports(self.model))
