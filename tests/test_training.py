@@ -144,6 +144,8 @@ def test_learning_rate_schedules():
         ({"beta": math.nan}, "beta must be"),
         ({"epochs": 0}, "epochs must be"),
         ({"binarize": "yes"}, "binarize must be"),
+        ({"max_minutes": 0.0}, "max_minutes must be"),
+        ({"max_minutes": math.inf}, "max_minutes must be"),
     ],
 )
 def test_config_validation(kw, needle):
@@ -321,3 +323,19 @@ def test_conv_preset_trains_with_autograd_and_reloads(mnist_small, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model.encoder(x), trainer.model.eval().encoder(x),
                                    rtol=0, atol=0)
+
+
+def test_time_budget_stops_before_it_is_exceeded(mnist_small, tmp_path, monkeypatch):
+    """Epochs of 25 s (faked) under a 1.5-minute budget: 3 epochs fit (75 s), a 4th would
+    end at 100 s > 90 s. Resuming with a larger budget continues the same run."""
+    tr, te = mnist_small
+    trainer = Trainer(_cfg(epochs=10, max_minutes=1.5), tmp_path, train=tr, test=te,
+                      progress=False)
+    real = trainer.run_epoch
+    monkeypatch.setattr(trainer, "run_epoch", lambda epoch: {**real(epoch), "seconds": 25.0})
+    hist = trainer.fit().history
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 3
+    more = Trainer(_cfg(epochs=4, max_minutes=60.0), tmp_path, train=tr, test=te,
+                   progress=False)
+    assert [h["epoch"] for h in more.fit(resume=True).history] == [1, 2, 3, 4]

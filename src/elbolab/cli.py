@@ -40,6 +40,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--likelihood", default="bernoulli", choices=("bernoulli", "gaussian"))
     tr.add_argument("--latent", type=int, default=None, help="latent size (default: preset's)")
     tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--max-minutes", type=float, default=None,
+                    help="stop earlier when this much training time would be exceeded")
     tr.add_argument("--batch-size", type=int, default=128)
     tr.add_argument("--lr", type=float, default=1e-3)
     tr.add_argument("--lr-schedule", default="constant",
@@ -142,7 +144,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         cfg = TrainConfig(
             dataset=args.dataset, preset=args.preset, likelihood=args.likelihood,
-            latent=args.latent, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            latent=args.latent, epochs=args.epochs, max_minutes=args.max_minutes,
+            batch_size=args.batch_size, lr=args.lr,
             lr_schedule=args.lr_schedule, lr_decay=args.lr_decay, beta=args.beta,
             binarize=args.binarize, device=args.device, seed=args.seed, data_dir=args.data_dir,
             train_subset=args.train_subset, test_subset=args.test_subset,

@@ -56,6 +56,9 @@ class TrainConfig:
     likelihood: str = "bernoulli"
     latent: int | None = None
     epochs: int = 10
+    # a training-time budget in minutes (summed epoch "seconds": training steps only): stop
+    # before `epochs` when one more epoch, as long as the longest so far, would exceed it
+    max_minutes: float | None = None
     batch_size: int = 128
     lr: float = 1e-3
     lr_schedule: str = "constant"
@@ -93,6 +96,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.max_minutes is not None and not (self.max_minutes > 0
+                                                 and math.isfinite(self.max_minutes)):
+            raise ValueError(f"max_minutes must be a positive number, got {self.max_minutes}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr}")
         if not (self.beta >= 0 and math.isfinite(self.beta)):
@@ -405,8 +411,9 @@ class Trainer:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no checkpoint to resume from")
         state = torch.load(path, map_location=self.device, weights_only=True)
-        saved = {k: v for k, v in state["config"].items() if k not in ("epochs", "device")}
-        mine = {k: v for k, v in self.config.to_dict().items() if k not in ("epochs", "device")}
+        free = ("epochs", "max_minutes", "device")  # may change when a run is continued
+        saved = {k: v for k, v in state["config"].items() if k not in free}
+        mine = {k: v for k, v in self.config.to_dict().items() if k not in free}
         if saved != mine:
             diff = {k: (saved.get(k), mine.get(k)) for k in mine if saved.get(k) != mine.get(k)}
             raise ValueError(f"{path} was written by a different configuration: {diff}")
@@ -446,7 +453,10 @@ class Trainer:
         return row
 
     def fit(self, *, resume: bool = False) -> TrainResult:
-        """Train for ``config.epochs`` epochs (from the checkpoint if ``resume``)."""
+        """Train for ``config.epochs`` epochs (from the checkpoint if ``resume``), or fewer
+        when ``config.max_minutes`` of training time would be exceeded: training stops after
+        the first epoch past which one more epoch, as long as the longest so far, would not
+        fit (a later epoch that runs slower can still overshoot)."""
         from tqdm.auto import tqdm
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -468,6 +478,13 @@ class Trainer:
                 self._write_metrics(history)
                 bar.set_postfix(train=f"{row['train_loss']:.2f}", test=f"{row['test_loss']:.2f}",
                                 s=f"{row['seconds']:.2f}")
+                spent = sum(h["seconds"] for h in history)
+                budget = self.config.max_minutes
+                longest = max(h["seconds"] for h in history)
+                if budget is not None and spent + longest > 60 * budget:
+                    self.log(f"time budget of {budget:g} min: stopping after epoch {epoch + 1} "
+                             f"({spent:.1f} s of training)")
+                    break
         except KeyboardInterrupt:
             self._save(self.out_dir / "interrupted.pt", epoch, history, interrupted=True)
             self.log(f"interrupted in epoch {epoch + 1}: state saved to "
