@@ -74,7 +74,9 @@ class SweepRun:
 
     betas: list[float]
     models: list[ELBOFramework]
-    history: list[list[dict]]  # history[k] = per-epoch dicts for β_k
+    # history[k] = per-epoch dicts for β_k: test rate, distortion, ELBO, and the seconds of
+    # that epoch's optimization steps (of its whole group: all β when trained at once)
+    history: list[list[dict]]
     seconds: float  # the whole run, per-epoch test evaluation included
     train_seconds: float  # the optimization steps alone
 
@@ -142,7 +144,8 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                     elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen,
                                            reconstruction=False, compute_dtype=dtype)
                 opt.step()
-            train_seconds += time.perf_counter() - t0
+            epoch_seconds = time.perf_counter() - t0
+            train_seconds += epoch_seconds
             for j, k in enumerate(group):
                 m = model.model(j)
                 ev = evaluate_elbo(m, test_x, generator=torch.Generator(device=dev).manual_seed(1))
@@ -151,7 +154,8 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                         f"the model for β = {betas[k]:g} diverged in epoch {len(history[k]) + 1} "
                         f"(test ELBO {ev['elbo']}); try a smaller lr (now {lr:g})")
                 history[k].append({"epoch": len(history[k]) + 1, "rate": ev["kl"],
-                                   "distortion": -ev["reconstruction"], "elbo": ev["elbo"]})
+                                   "distortion": -ev["reconstruction"], "elbo": ev["elbo"],
+                                   "train_seconds": epoch_seconds})
             bar.update(1)
         for j, k in enumerate(group):
             models[k] = model.model(j)
