@@ -144,10 +144,12 @@ class TrainResult:
 
 class _StepClock:
     """Seconds spent training, over one or more start/stop spans. On the CPU it also flushes
-    subnormal floats to zero while running: Adam's moment estimates of never-active weights
-    (MNIST's blank border pixels) decay geometrically into subnormals, which x86 CPUs process
-    ~100x slower (measured: ~1 s of a 3 s epoch); the default is restored at each stop. On
-    CUDA it synchronizes at both ends so the span covers the queued work."""
+    subnormal floats to zero while running (on the calling thread; the default is restored at
+    each stop): Adam's moment estimates of never-active weights (MNIST's blank border pixels)
+    decay geometrically into subnormals, which many x86 CPUs process far slower. On this
+    project's AMD Zen 4 VM it saves 1–6% of an epoch of the ``example`` model (epochs 1–5,
+    with and without, interleaved). On CUDA it synchronizes at both ends so the span covers
+    the queued work."""
 
     def __init__(self, device: torch.device) -> None:
         self.device, self.seconds, self._t0 = device, 0.0, None
