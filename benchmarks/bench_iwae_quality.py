@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ def main() -> None:
         "| --- | ---: |",
         f"| epochs in the budget | {len(history)} |",
         f"| training time (epochs only) | {train_s:.1f} s |",
-        f"| median epoch | {sorted(h['seconds'] for h in history)[len(history) // 2]:.2f} s |",
+        f"| median epoch | {statistics.median(h['seconds'] for h in history):.2f} s |",
         f"| final learning rate | {last['lr']:.2e} |",
         f"| train −ELBO (last epoch) | {last['train_loss']:.2f} nats |",
         f"| test −ELBO | {-ev['test_elbo']:.2f} nats |",

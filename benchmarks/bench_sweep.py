@@ -58,8 +58,7 @@ def main() -> None:
         for name, run in runs.items():
             times[name].append(run.seconds)
             train_times[name].append(run.train_seconds)
-            groups = run.history if name == "one after another" else run.history[:1]
-            steady[name].append(sum(e["train_seconds"] for h in groups for e in h[1:]))
+            steady[name].append(sum(run.epoch_seconds[1:]))
         print({k: f"{v[-1]:.2f} s" for k, v in times.items()}, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     med_train = {k: statistics.median(v) for k, v in train_times.items()}

@@ -76,18 +76,10 @@ class BaselineRun:
         self.model = VAE().to(self.dev)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
 
-    def epoch(self) -> dict:
-        """One training epoch and the test loss, as the example runs them."""
-        steps = self.epoch_steps()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
-
     def epoch_steps(self, chunk: int | None = None):
-        """:meth:`epoch` as a generator that pauses after every ``chunk`` steps (to be run in
-        alternating chunks with another loop); ``seconds`` counts only the time inside it."""
+        """One training epoch and the test loss, as the example runs them, as a generator
+        that pauses after every ``chunk`` steps (to run in alternating chunks with another
+        loop) and returns the metrics; ``seconds`` counts only the time inside it."""
         model, optimizer, dev = self.model, self.optimizer, self.dev
         model.train()
         seconds, t0 = 0.0, time.perf_counter()

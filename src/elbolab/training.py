@@ -480,13 +480,13 @@ class Trainer:
                 self._write_metrics(history)
                 bar.set_postfix(train=f"{row['train_loss']:.2f}", test=f"{row['test_loss']:.2f}",
                                 s=f"{row['seconds']:.2f}")
-                spent = sum(h["seconds"] for h in history)
                 budget = self.config.max_minutes
-                longest = max(h["seconds"] for h in history)
-                if budget is not None and spent + longest > 60 * budget:
-                    self.log(f"time budget of {budget:g} min: stopping after epoch {epoch + 1} "
-                             f"({spent:.1f} s of training)")
-                    break
+                if budget is not None:
+                    spent = sum(h["seconds"] for h in history)
+                    if spent + max(h["seconds"] for h in history) > 60 * budget:
+                        self.log(f"time budget of {budget:g} min: stopping after epoch "
+                                 f"{epoch + 1} ({spent:.1f} s of training)")
+                        break
         except KeyboardInterrupt:
             self._save(self.out_dir / "interrupted.pt", epoch, history, interrupted=True)
             self.log(f"interrupted in epoch {epoch + 1}: state saved to "

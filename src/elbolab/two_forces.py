@@ -74,11 +74,16 @@ class SweepRun:
 
     betas: list[float]
     models: list[ELBOFramework]
-    # history[k] = per-epoch dicts for β_k: test rate, distortion, ELBO, and the seconds of
-    # that epoch's optimization steps (of its whole group: all β when trained at once)
-    history: list[list[dict]]
+    history: list[list[dict]]  # history[k] = per-epoch dicts for β_k
     seconds: float  # the whole run, per-epoch test evaluation included
-    train_seconds: float  # the optimization steps alone
+    # epoch_seconds[e]: the optimization steps of epoch e, summed over the models' groups
+    # (one group when all β train at once, one per β otherwise)
+    epoch_seconds: list[float]
+
+    @property
+    def train_seconds(self) -> float:
+        """The optimization steps alone, all epochs."""
+        return sum(self.epoch_seconds)
 
 
 def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +125,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
     groups = [list(range(len(betas)))] if vectorized else [[k] for k in range(len(betas))]
     history: list[list[dict]] = [[] for _ in betas]
     models: list[ELBOFramework | None] = [None] * len(betas)
-    start, train_seconds = time.perf_counter(), 0.0
+    start, epoch_seconds = time.perf_counter(), [0.0] * epochs
     total = epochs * len(groups)
     bar = tqdm(total=total, desc="β sweep", unit="epoch", disable=not progress)
     for group in groups:
@@ -131,7 +136,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
         opt = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type in ("cpu", "cuda"))
         gen = torch.Generator(device=dev).manual_seed(seed)
         step = 0
-        for _ in range(epochs):
+        for e in range(epochs):
             t0 = time.perf_counter()
             perm = torch.randperm(len(train_x), generator=gen, device=dev)
             for idx in perm.split(batch_size):
@@ -144,8 +149,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                     elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen,
                                            reconstruction=False, compute_dtype=dtype)
                 opt.step()
-            epoch_seconds = time.perf_counter() - t0
-            train_seconds += epoch_seconds
+            epoch_seconds[e] += time.perf_counter() - t0
             for j, k in enumerate(group):
                 m = model.model(j)
                 ev = evaluate_elbo(m, test_x, generator=torch.Generator(device=dev).manual_seed(1))
@@ -154,13 +158,12 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor, betas: Sequence[flo
                         f"the model for β = {betas[k]:g} diverged in epoch {len(history[k]) + 1} "
                         f"(test ELBO {ev['elbo']}); try a smaller lr (now {lr:g})")
                 history[k].append({"epoch": len(history[k]) + 1, "rate": ev["kl"],
-                                   "distortion": -ev["reconstruction"], "elbo": ev["elbo"],
-                                   "train_seconds": epoch_seconds})
+                                   "distortion": -ev["reconstruction"], "elbo": ev["elbo"]})
             bar.update(1)
         for j, k in enumerate(group):
             models[k] = model.model(j)
     bar.close()
-    return SweepRun(betas, models, history, time.perf_counter() - start, train_seconds)
+    return SweepRun(betas, models, history, time.perf_counter() - start, epoch_seconds)
 
 
 @dataclass
