@@ -16,14 +16,20 @@ import numpy as np
 import torch
 
 import elbolab
-from elbolab.asymmetry import asymmetry_grid, bimodal_1d, bimodal_2d, fit_gaussian, kl_both_ways
-from elbolab.intractable import IntractableLikelihoodDemo, naive_mc_sweep, underflow_table
 from elbolab.io import atomic_write_text
-from elbolab.jensen import JensenInequalityDemo
+from elbolab.parts.asymmetry import (
+    asymmetry_grid,
+    bimodal_1d,
+    bimodal_2d,
+    fit_gaussian,
+    kl_both_ways,
+)
+from elbolab.parts.intractable import IntractableLikelihoodDemo, naive_mc_sweep, underflow_table
+from elbolab.parts.jensen import JensenInequalityDemo
 
 PROBE = r"""
 import re, sys, time, torch
-from elbolab.intractable import IntractableLikelihoodDemo
+from elbolab.parts.intractable import IntractableLikelihoodDemo
 dec, n, chunk = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 d = IntractableLikelihoodDemo(16, 784, dec, 1.0, 0, hidden=256)
 g = torch.Generator().manual_seed(0)

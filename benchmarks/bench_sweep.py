@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import device_label, write_report  # noqa: E402
 
 import elbolab  # noqa: E402
-from elbolab.data import load_dataset  # noqa: E402
-from elbolab.models import ModelSpec  # noqa: E402
-from elbolab.two_forces import train_sweep  # noqa: E402
+from elbolab.vae.config import SweepConfig  # noqa: E402
+from elbolab.vae.data import load_dataset  # noqa: E402
+from elbolab.vae.sweep import train_sweep  # noqa: E402
 
 BETAS = [0.0, 0.1, 1.0, 5.0, 10.0]
 
@@ -42,8 +43,8 @@ def main() -> None:
         ap.error("--epochs must be at least 2 (one column leaves out the first epoch)")
     x = load_dataset("mnist", "train").images[: args.n_train]
     test = load_dataset("mnist", "test").images[:200]
-    spec = ModelSpec(784, (256,), 10, "relu", "bernoulli")
-    kw = dict(spec=spec, epochs=args.epochs, seed=0, device=args.device)
+    # the defaults: MLP 784-256-10 (ReLU, Bernoulli), batch 128, Adam 1e-3
+    cfg = SweepConfig(betas=tuple(BETAS), epochs=args.epochs, seed=0, device=args.device)
     names = ("one model", "all at once", "one after another", "all at once, bfloat16")
     times: dict[str, list[float]] = {k: [] for k in names}
     train_times: dict[str, list[float]] = {k: [] for k in names}
@@ -51,10 +52,10 @@ def main() -> None:
     steady: dict[str, list[float]] = {k: [] for k in names}
     runs = {}
     for _ in range(args.repeats):
-        runs["one model"] = train_sweep(x, test, [1.0], **kw)
-        runs["all at once"] = train_sweep(x, test, BETAS, vectorized=True, **kw)
-        runs["one after another"] = train_sweep(x, test, BETAS, vectorized=False, **kw)
-        runs["all at once, bfloat16"] = train_sweep(x, test, BETAS, precision="bfloat16", **kw)
+        runs["one model"] = train_sweep(x, test, replace(cfg, betas=(1.0,)))
+        runs["all at once"] = train_sweep(x, test, cfg)
+        runs["one after another"] = train_sweep(x, test, replace(cfg, vectorized=False))
+        runs["all at once, bfloat16"] = train_sweep(x, test, replace(cfg, precision="bfloat16"))
         for name, run in runs.items():
             times[name].append(run.seconds)
             train_times[name].append(run.train_seconds)

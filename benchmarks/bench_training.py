@@ -7,7 +7,7 @@ steps, then the next loop does) so that drift in the speed of a shared machine h
 each epoch time is the sum of that loop's own chunks. Reports the median epoch time of each,
 their ratio, and the test-loss curves (nats per image). On the CPU
 a third run, elbolab's trainer with ``backward="autograd"``, shows what the written-out
-backward pass (``elbolab.backprop``) contributes, and a fourth, ``precision="bfloat16"``,
+backward pass (``elbolab.vae.backprop``) contributes, and a fourth, ``precision="bfloat16"``,
 the mixed-precision option (bfloat16 matrix products, float32 everything else).
 
 Reproduce:  ELBOLAB_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_training.py \
@@ -29,8 +29,9 @@ from _report import device_label, write_report  # noqa: E402
 from pytorch_example_baseline import BaselineRun  # noqa: E402
 
 import elbolab  # noqa: E402
-from elbolab.data import load_dataset  # noqa: E402
-from elbolab.training import TrainConfig, Trainer  # noqa: E402
+from elbolab.vae.config import TrainConfig  # noqa: E402
+from elbolab.vae.data import load_dataset  # noqa: E402
+from elbolab.vae.training import Trainer  # noqa: E402
 
 
 def interleave(loops: dict) -> dict:
@@ -60,8 +61,8 @@ def main() -> None:
     baseline = BaselineRun(to_u8(train), to_u8(test), device=args.device)
     def trainer(name: str, **options) -> Trainer:
         cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=1, **options)
-        return Trainer(cfg, f"/tmp/elbolab-bench-training{name}", train=train, test=test,
-                       progress=False)
+        return Trainer.from_config(cfg, f"/tmp/elbolab-bench-training{name}", train=train,
+                                   test=test, progress=False)
 
     ours = trainer("")
     # variants of our trainer, on the CPU path only: autograd (ablation) and mixed precision
@@ -77,17 +78,20 @@ def main() -> None:
             loops["bf16"] = bf16.epoch_steps(epoch, chunk)
         res = interleave(loops)
         b, o = res["baseline"], res["ours"]
-        rows.append((epoch + 1, b["seconds"], o["seconds"], b["test_loss"], o["test_loss"]))
+        rows.append((epoch + 1, b["train_seconds"], o["train_seconds"], b["test_loss"],
+                     o["test_loss"]))
         extra = ""
         if ablation is not None:
-            autograd_s.append(res["autograd"]["seconds"])
+            autograd_s.append(res["autograd"]["train_seconds"])
             extra = f", elbolab with autograd {autograd_s[-1]:.2f} s"
         if bf16 is not None:
             r = res["bf16"]
-            bf16_rows.append((r["seconds"], r["test_loss"]))
-            extra += f", elbolab bfloat16 {r['seconds']:.2f} s (test {r['test_loss']:.2f})"
-        print(f"epoch {epoch + 1}: baseline {b['seconds']:.2f} s (test {b['test_loss']:.2f}), "
-              f"elbolab {o['seconds']:.2f} s (test {o['test_loss']:.2f}){extra}", flush=True)
+            bf16_rows.append((r["train_seconds"], r["test_loss"]))
+            extra += (f", elbolab bfloat16 {r['train_seconds']:.2f} s "
+                      f"(test {r['test_loss']:.2f})")
+        print(f"epoch {epoch + 1}: baseline {b['train_seconds']:.2f} s "
+              f"(test {b['test_loss']:.2f}), "
+              f"elbolab {o['train_seconds']:.2f} s (test {o['test_loss']:.2f}){extra}", flush=True)
     mb = statistics.median(r[1] for r in rows)
     mo = statistics.median(r[2] for r in rows)
     ablation_line = []

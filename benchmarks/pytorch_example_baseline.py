@@ -79,7 +79,7 @@ class BaselineRun:
     def epoch_steps(self, chunk: int | None = None):
         """One training epoch and the test loss, as the example runs them, as a generator
         that pauses after every ``chunk`` steps (to run in alternating chunks with another
-        loop) and returns the metrics; ``seconds`` counts only the time inside it."""
+        loop) and returns the metrics; ``train_seconds`` counts only the time inside it."""
         model, optimizer, dev = self.model, self.optimizer, self.dev
         model.train()
         seconds, t0 = 0.0, time.perf_counter()
@@ -104,7 +104,7 @@ class BaselineRun:
                 data = data.to(dev)
                 recon_batch, mu, logvar = model(data)
                 test_loss += loss_function(recon_batch, data, mu, logvar).item()
-        return {"seconds": seconds, "train_loss": train_loss / len(self.train_loader.dataset),
+        return {"train_seconds": seconds, "train_loss": train_loss / len(self.train_loader.dataset),
                 "test_loss": test_loss / len(self.test_loader.dataset)}
 
     def _lap(self, t0: float) -> float:

@@ -116,3 +116,8 @@ def check_floats(validate: bool | None, **tensors: torch.Tensor) -> None:
     for name, value in tensors.items():
         check_float_tensor(name, value)
     check_broadcastable(**tensors)
+
+
+__all__ = ["check_broadcastable", "check_count", "check_float_tensor", "check_floats",
+           "check_positive", "default_validate", "finite_range", "set_default_validate",
+           "should_validate", "validation"]

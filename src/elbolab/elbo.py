@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .checks import check_count, check_float_tensor, check_floats, should_validate
-from .densities import bernoulli_log_prob, gaussian_log_prob
+from .densities import bernoulli_log_prob, gaussian_log_prob, sum_event
 from .estimators import iwae_bound
 from .kl import standard_normal_kl
 
@@ -48,11 +48,7 @@ def reparameterize(
     return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)
 
 
-def _sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
-    return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims > 0 else t
-
-
-def gaussian_reconstruction(
+def gaussian_log_likelihood(
     x: torch.Tensor,
     x_mean: torch.Tensor,
     x_logvar: torch.Tensor | float = 0.0,
@@ -60,7 +56,7 @@ def gaussian_reconstruction(
     event_dims: int = 1,
     validate: bool | None = None,
 ) -> torch.Tensor:
-    r"""Gaussian reconstruction log-likelihood :math:`\log p(x\mid z)=\sum_j\log\mathcal N
+    r"""Gaussian log-likelihood of a reconstruction :math:`\log p(x\mid z)=\sum_j\log\mathcal N
     (x_j;\hat\mu_j,\sigma_j^2)`, summed over the last ``event_dims`` dimensions.
 
     ``x_logvar`` may be a learned scalar, a per-pixel tensor or a full per-example tensor; it
@@ -69,16 +65,16 @@ def gaussian_reconstruction(
     """
     if not isinstance(x_logvar, torch.Tensor):
         x_logvar = torch.as_tensor(x_logvar, dtype=x_mean.dtype, device=x_mean.device)
-    return _sum_event(gaussian_log_prob(x, x_mean, x_logvar, validate=validate), event_dims)
+    return sum_event(gaussian_log_prob(x, x_mean, x_logvar, validate=validate), event_dims)
 
 
-def bernoulli_reconstruction(
+def bernoulli_log_likelihood(
     x: torch.Tensor, logits: torch.Tensor, *, event_dims: int = 1, validate: bool | None = None
 ) -> torch.Tensor:
-    r"""Bernoulli reconstruction log-likelihood from decoder logits,
+    r"""Bernoulli log-likelihood of a reconstruction, from decoder logits,
     :math:`\sum_j x_j\ell_j - \operatorname{softplus}(\ell_j)`, summed over the last
     ``event_dims`` dimensions. Returns the log-likelihood (= −BCE), in nats."""
-    return _sum_event(bernoulli_log_prob(x, logits, validate=validate), event_dims)
+    return sum_event(bernoulli_log_prob(x, logits, validate=validate), event_dims)
 
 
 @dataclass
@@ -134,21 +130,24 @@ class ELBOFramework(nn.Module):
         """z = μ + σ·ε with ε ~ N(0, I); see :func:`reparameterize`."""
         return reparameterize(mu, logvar, generator=generator, validate=self.validate)
 
-    def reconstruction_loss(
+    def reconstruction_log_likelihood(
         self,
         x: torch.Tensor,
         x_recon_mu: torch.Tensor,
         x_recon_logvar: torch.Tensor | float | None = None,
     ) -> torch.Tensor:
-        """**Log-likelihood** log p(x|z) summed over data dims, one value per row.
+        """The reconstruction term log p(x|z), summed over data dims, one value per row.
 
-        Despite the handout's name this is the *positive* log-likelihood (higher is better);
-        the loss is its negative. For ``likelihood="gaussian"`` ``x_recon_mu`` is the decoder
-        mean and ``x_recon_logvar`` its log-variance (scalar or per-pixel; ``None`` means 0).
-        For ``"bernoulli"`` ``x_recon_mu`` holds the decoder **logits** and ``x_recon_logvar``
-        must be ``None``.
+        A log-likelihood (higher is better); the loss is its negative. For
+        ``likelihood="gaussian"`` ``x_recon_mu`` is the decoder mean and ``x_recon_logvar``
+        its log-variance (scalar or per-pixel; ``None`` means 0). For ``"bernoulli"``
+        ``x_recon_mu`` holds the decoder **logits** and ``x_recon_logvar`` must be ``None``.
         """
         return self._reconstruction(x, x_recon_mu, x_recon_logvar, event_dims=x.dim() - 1)
+
+    #: The handout's name for :meth:`reconstruction_log_likelihood`. Despite the name it
+    #: returns the *positive* log-likelihood log p(x|z), not a loss.
+    reconstruction_loss = reconstruction_log_likelihood
 
     def _reconstruction(
         self,
@@ -161,11 +160,11 @@ class ELBOFramework(nn.Module):
         if self.likelihood == "bernoulli":
             if x_recon_logvar is not None:
                 raise ValueError("x_recon_logvar must be None for a Bernoulli likelihood")
-            return bernoulli_reconstruction(
+            return bernoulli_log_likelihood(
                 x, x_recon_mu, event_dims=event_dims, validate=self.validate
             )
         logvar = 0.0 if x_recon_logvar is None else x_recon_logvar
-        return gaussian_reconstruction(
+        return gaussian_log_likelihood(
             x, x_recon_mu, logvar, event_dims=event_dims, validate=self.validate
         )
 
@@ -273,3 +272,7 @@ class ELBOFramework(nn.Module):
         one-sample ELBO estimate with the KL estimated by sampling. Shape (batch,), nats."""
         log_w = self.log_importance_weights(x, k, chunk_size=chunk_size, generator=generator)
         return iwae_bound(log_w, dim=0, validate=False)
+
+
+__all__ = ["LIKELIHOODS", "ELBOFramework", "ELBOResult", "bernoulli_log_likelihood",
+           "gaussian_log_likelihood", "reparameterize"]

@@ -18,16 +18,20 @@ from .densities import log_mean_exp
 
 @dataclass(frozen=True)
 class MonteCarloEstimate:
-    """A Monte Carlo estimate with its standard error and sample count.
+    """Every Monte Carlo answer of the library: an estimate, its standard error, the number of
+    draws, and (for importance sampling) Kish's effective sample size.
 
-    ``estimate`` and ``stderr`` are tensors of the batch shape (the sample dimension removed);
-    ``stderr`` is :math:`\\hat s/\\sqrt n` with the unbiased sample standard deviation, so
-    ``estimate ± 1.96·stderr`` is an approximate 95% interval.
+    ``estimate`` and ``stderr`` are tensors of the batch shape (the sample dimension removed).
+    For a sample mean (:func:`monte_carlo_mean`) ``stderr`` is :math:`\\hat s/\\sqrt n` with
+    the unbiased sample standard deviation, so ``estimate ± 1.96·stderr`` is an approximate
+    95% interval; for a log-mean of weights (:func:`streaming_log_mean_exp`) it is the
+    delta-method standard error and ``ess`` is set (``None`` elsewhere).
     """
 
     estimate: torch.Tensor
     stderr: torch.Tensor
     n: int
+    ess: torch.Tensor | None = None
 
     def z_score(self, truth: torch.Tensor | float) -> torch.Tensor:
         """(estimate − truth) / stderr: how many standard errors from a known answer."""
@@ -90,29 +94,16 @@ def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tens
     )
 
 
-@dataclass(frozen=True)
-class LogMeanExpEstimate:
-    r"""A Monte Carlo estimate of :math:`\log \mathbb E[w]` from log-weights.
-
-    ``log_mean`` is :math:`\log\frac1n\sum_i w_i`; ``stderr`` its delta-method standard
-    error :math:`\sqrt{(n/\mathrm{ESS}-1)/(n-1)}` (itself unreliable when the weights are
-    heavy-tailed: it is computed from the same few dominant weights); ``ess`` Kish's effective
-    sample size; ``n`` the number of weights. Tensors have the batch shape.
-    """
-
-    log_mean: torch.Tensor
-    stderr: torch.Tensor
-    ess: torch.Tensor
-    n: int
-
-
 class LogMeanExpAccumulator:
     r"""Streaming :math:`\log\frac1n\sum_i e^{a_i}` over chunks of samples, in float64.
 
     Keeps a running maximum and the rescaled sums :math:`\sum e^{a-m}` and
     :math:`\sum e^{2(a-m)}`, so memory is one chunk regardless of n and nothing overflows or
     underflows. ``update(chunk)`` takes (m, *batch); ``result()`` gives a
-    :class:`LogMeanExpEstimate`.
+    :class:`MonteCarloEstimate` of :math:`\log\frac1n\sum_i w_i` whose ``stderr`` is the
+    delta-method standard error :math:`\sqrt{(n/\mathrm{ESS}-1)/(n-1)}` (itself unreliable when
+    the weights are heavy-tailed: it is computed from the same few dominant weights) and
+    whose ``ess`` is Kish's effective sample size.
     """
 
     def __init__(self) -> None:
@@ -141,7 +132,7 @@ class LogMeanExpAccumulator:
         self.max = new_max
         self.n += a.shape[0]
 
-    def result(self) -> LogMeanExpEstimate:
+    def result(self) -> MonteCarloEstimate:
         if self.max is None or self.n == 0:
             raise ValueError("no samples were accumulated")
         safe = torch.where(torch.isfinite(self.max), self.max, torch.zeros_like(self.max))
@@ -152,12 +143,12 @@ class LogMeanExpAccumulator:
             stderr = rel_var.sqrt()
         else:
             stderr = torch.full_like(log_mean, math.inf)
-        return LogMeanExpEstimate(log_mean, stderr, ess, self.n)
+        return MonteCarloEstimate(log_mean, stderr, self.n, ess)
 
 
 def streaming_log_mean_exp(
     draw_log_weights: Callable[[int], torch.Tensor], n_samples: int, chunk_size: int = 65_536
-) -> LogMeanExpEstimate:
+) -> MonteCarloEstimate:
     r"""Estimate :math:`\log\mathbb E[w]` from ``n_samples`` log-weights drawn
     ``chunk_size`` at a time by ``draw_log_weights(m) -> (m, *batch)``.
 
@@ -173,3 +164,7 @@ def streaming_log_mean_exp(
         acc.update(draw_log_weights(m))
         done += m
     return acc.result()
+
+
+__all__ = ["LogMeanExpAccumulator", "MonteCarloEstimate", "effective_sample_size", "iwae_bound",
+           "monte_carlo_mean", "streaming_log_mean_exp"]

@@ -48,6 +48,21 @@ def gaussian_kl(
     return 0.5 * torch.addcmul(_expm1_minus_x(logvar1 - logvar2), diff * diff, torch.exp(-logvar2))
 
 
+def standard_normal_kl_per_dim(
+    mu: torch.Tensor, logvar: torch.Tensor, *, validate: bool | None = None
+) -> torch.Tensor:
+    r"""Elementwise KL(N(μ_j, σ_j²) ‖ N(0, 1)), one value per latent dimension (not summed).
+
+    .. math:: \mathrm{KL}_j = \tfrac12\big(\mu_j^2 + e^{\log\sigma_j^2} - 1 - \log\sigma_j^2\big)
+
+    Kingma & Welling (2014), Appendix B; :func:`gaussian_kl` with μ₂ = 0, log σ₂² = 0.
+    Shapes: ``mu`` and ``logvar`` broadcast; result has their shape. Nats. Used for KL per
+    latent unit (free bits, active units) and the diffusion prior term.
+    """
+    check_floats(validate, mu=mu, logvar=logvar)
+    return 0.5 * (mu * mu + _expm1_minus_x(logvar))
+
+
 def standard_normal_kl(
     mu: torch.Tensor, logvar: torch.Tensor, *, validate: bool | None = None
 ) -> torch.Tensor:
@@ -206,3 +221,7 @@ def _as_tensor(value: torch.Tensor | float) -> torch.Tensor:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a tensor or a float, got {type(value).__name__}")
     return torch.tensor(float(value), dtype=torch.float64)
+
+
+__all__ = ["KLDivergenceBuilder", "gaussian_kl", "monte_carlo_kl", "mvn_kl", "standard_normal_kl",
+           "standard_normal_kl_per_dim"]

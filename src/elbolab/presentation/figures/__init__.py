@@ -1,0 +1,49 @@
+"""Figures, one module per part of the lab, in its order; every function takes results as
+arrays (it never runs a model) and returns a matplotlib ``Figure``; ``style.save_figure``
+writes it as PNG atomically."""
+
+from .diffusion import plot_ddpm_2d, plot_diffusion_testbed, plot_noise_schedules
+from .elbo import plot_iwae_vs_k, plot_reparameterization
+from .intractable import (
+    plot_ess_collapse,
+    plot_estimator_comparison,
+    plot_naive_mc_error,
+    plot_samples_for_accuracy,
+    plot_underflow,
+)
+from .jensen import plot_elbo_gap_identity, plot_jensen_chords, plot_jensen_gap_vs_spread
+from .kl import (
+    plot_kl_asymmetry_heatmap,
+    plot_kl_asymmetry_pair,
+    plot_kl_monte_carlo,
+    plot_mode_fits_1d,
+    plot_mode_fits_2d,
+)
+from .style import save_figure
+from .training import (
+    plot_latent_scatter,
+    plot_learning_curves,
+    plot_reconstructions,
+    plot_runs_compared,
+    plot_samples,
+)
+from .two_forces import (
+    plot_beta_images,
+    plot_kl_per_dimension,
+    plot_latent_traversals,
+    plot_rate_distortion,
+    plot_rd_learning_curves,
+    two_forces_figures,
+)
+
+__all__ = [
+    "plot_beta_images", "plot_ddpm_2d", "plot_diffusion_testbed", "plot_elbo_gap_identity",
+    "plot_ess_collapse", "plot_estimator_comparison", "plot_iwae_vs_k", "plot_jensen_chords",
+    "plot_jensen_gap_vs_spread", "plot_kl_asymmetry_heatmap", "plot_kl_asymmetry_pair",
+    "plot_kl_monte_carlo", "plot_kl_per_dimension", "plot_latent_scatter",
+    "plot_latent_traversals", "plot_learning_curves", "plot_mode_fits_1d", "plot_mode_fits_2d",
+    "plot_naive_mc_error", "plot_noise_schedules", "plot_rate_distortion",
+    "plot_rd_learning_curves", "plot_reconstructions", "plot_reparameterization",
+    "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_underflow",
+    "save_figure", "two_forces_figures",
+]

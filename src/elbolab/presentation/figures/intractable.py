@@ -1,0 +1,133 @@
+"""Part 1's figures: naive Monte Carlo against the exact log p(x).
+
+Each function takes results as arrays or plain values (it never runs a model) and returns a
+:class:`matplotlib.figure.Figure`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from .style import COLORS, STYLE, dim_colors
+
+
+def plot_naive_mc_error(rows: list[dict]) -> Figure:
+    """Naive prior Monte Carlo: mean |error| against the exact log p(x) vs sample count, one
+    line per latent dimension, with the estimator's own reported standard error dashed."""
+    dims = sorted({r["latent_dim"] for r in rows})
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained",
+                                      width_ratios=[2.2, 1])
+        for d, c in zip(dims, dim_colors(len(dims)), strict=True):
+            rr = [r for r in rows if r["latent_dim"] == d]
+            n = [r["n_samples"] for r in rr]
+            ax.loglog(n, [r["mean_abs_error"] for r in rr], "o-", color=c, ms=4, label=f"d = {d}")
+            ax.loglog(n, [r["reported_stderr"] for r in rr], ":", color=c, lw=1.2)
+            ax2.loglog(n, [max(r["seconds"], 1e-5) for r in rr], "o-", color=c, ms=3)
+        ax.axhline(1.0, color=COLORS["q"], lw=1, ls="--")
+        ax.text(ax.get_xlim()[0] * 1.3, 1.08, "1 nat", color=COLORS["q"], fontsize=9)
+        ax.set_xlabel("prior samples n")
+        ax.set_ylabel("|estimate − exact log p(x)|  (nats)")
+        ax.set_title("Naive Monte Carlo fails as the latent dimension grows\n"
+                     "(solid: measured error; dotted: the error it reports)")
+        ax.legend(ncol=2, fontsize=8, loc="lower left")
+        ax2.set_xlabel("prior samples n")
+        ax2.set_ylabel("seconds (all data points)")
+        ax2.set_title("Wall time (linear in n past the overhead)")
+    return fig
+
+
+def plot_samples_for_accuracy(
+    dims: Sequence[int], needed: Sequence[int | None], kl_post: Sequence[float],
+    max_samples: int, tolerance: float = 1.0,
+) -> Figure:
+    """Samples naive MC needs for ``tolerance``-nat accuracy vs latent dimension (log axis),
+    against the Chatterjee–Diaconis scale exp(KL(p(z|x) ‖ p(z)))."""
+    dims = np.asarray(dims)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+        reached = [(d, n) for d, n in zip(dims, needed, strict=True) if n is not None]
+        missed = [d for d, n in zip(dims, needed, strict=True) if n is None]
+        if reached:
+            ax.semilogy(*zip(*reached, strict=True), "o-", color=COLORS["mc"], ms=6,
+                        label=f"measured: smallest n with mean |error| ≤ {tolerance:g} nat")
+        if missed:
+            ax.semilogy(missed, [max_samples * 3] * len(missed), "^", color=COLORS["q"], ms=9,
+                        label=f"not reached with {max_samples:.0e} samples")
+        ax.semilogy(dims, np.exp(kl_post), "--", color=COLORS["exact"],
+                    label=r"$e^{\mathrm{KL}(p(z|x)\,\|\,p(z))}$ (Chatterjee & Diaconis)")
+        ax.set_xlabel("latent dimension d")
+        ax.set_ylabel("prior samples needed")
+        ax.text(0.99, 0.02, "(smallest n tried: 10)", transform=ax.transAxes, ha="right",
+                fontsize=8, color="0.4")
+        ax.set_title("The cost of naive Monte Carlo grows exponentially")
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_ess_collapse(rows: list[dict], n_samples: int) -> Figure:
+    """Effective sample size per sample of the naive estimator vs latent dimension."""
+    rr = sorted((r for r in rows if r["n_samples"] == n_samples), key=lambda r: r["latent_dim"])
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+        ax.semilogy([r["latent_dim"] for r in rr], [r["ess"] / n_samples for r in rr], "o-",
+                    color=COLORS["q"])
+        ax.set_xlabel("latent dimension d")
+        ax.set_ylabel("ESS / n")
+        ax.set_title(f"Effective sample size collapses (n = {n_samples:,} prior samples)")
+    return fig
+
+
+def plot_estimator_comparison(names: Sequence[str], errors: Sequence[float],
+                              stderrs: Sequence[float], seconds: Sequence[float]) -> Figure:
+    """Each estimator's mean error against the exact log p(x) (± 1.96 SE) and wall time."""
+    y = np.arange(len(names))[::-1]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 1.8),
+                                      layout="constrained", width_ratios=[3, 1], sharey=True)
+        ax.errorbar(errors, y, xerr=1.96 * np.asarray(stderrs), fmt="o", color=COLORS["mc"],
+                    capsize=3)
+        ax.axvline(0, color=COLORS["exact"], lw=1)
+        ax.set_yticks(y, names)
+        ax.set_xlabel("estimate − exact log p(x)  (nats, mean over data)")
+        ax.set_title("Estimators of log p(x) against the truth")
+        ax2.barh(y, seconds, color=COLORS["band"])
+        ax2.set_xlabel("seconds")
+        ax2.set_title("wall time")
+    return fig
+
+
+def plot_underflow(rows: list[dict]) -> Figure:
+    """log p(x) by the probability-space average (float32, float64) and in log space, vs
+    data dimension; −inf results are marked at the bottom."""
+    dims = np.array([r["data_dim"] for r in rows])
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.8, 4.0), layout="constrained")
+        exact = np.array([r["exact"] for r in rows])
+        ax.plot(dims, exact, "-", color=COLORS["exact"], lw=2, label="exact")
+        ax.plot(dims, [r["log_space"] for r in rows], "o", color=COLORS["mc"], ms=6,
+                label="log space (logsumexp)")
+        floor = exact.min() * 1.15
+        for key, marker, color in (("prob_space_float64", "s", COLORS["accent"]),
+                                   ("prob_space_float32", "x", COLORS["q"])):
+            v = np.array([r[key] for r in rows])
+            fin = np.isfinite(v)
+            ax.plot(dims[fin], v[fin], marker, color=color, ms=7, mfc="none",
+                    label=f"probability space, {key[-7:]}")
+            ax.plot(dims[~fin], np.full((~fin).sum(), floor), marker, color=color, ms=9)
+        ax.axhline(floor, color="0.6", lw=0.8, ls=":")
+        ax.text(dims[-1], floor * 0.985, "−∞ (underflow)  ", fontsize=8, color="0.4",
+                ha="right", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("data dimension D")
+        ax.set_ylabel("log p(x)  (nats)")
+        ax.set_title("Averaging probabilities underflows; averaging in log space does not")
+        ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+__all__ = ["plot_naive_mc_error", "plot_samples_for_accuracy", "plot_ess_collapse",
+           "plot_estimator_comparison", "plot_underflow"]

@@ -1,0 +1,112 @@
+"""Part 4's figures on a trained VAE: learning curves, reconstructions, samples, the latent space.
+
+Each function takes results as arrays or plain values (it never runs a model) and returns a
+:class:`matplotlib.figure.Figure`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+from .style import COLORS, STYLE, image_grid
+
+
+def plot_learning_curves(history: Sequence[dict], *, title: str = "ELBO training") -> Figure:
+    """Train and test −ELBO per epoch (left) and the test reconstruction and KL terms
+    (right), from a trainer's history."""
+    ep = [h["epoch"] for h in history]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+        ax.plot(ep, [h["train_loss"] for h in history], "o-", color=COLORS["band"], ms=3,
+                label="train −ELBO")
+        ax.plot(ep, [h["test_loss"] for h in history], "o-", color=COLORS["mc"], ms=3,
+                label="test −ELBO")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per image")
+        ax.set_title(title)
+        ax.legend()
+        ax2.plot(ep, [-h["test_reconstruction"] for h in history], "o-", color=COLORS["q"],
+                 ms=3, label="distortion −E[log p(x|z)]")
+        ax2b = ax2.twinx()
+        ax2b.plot(ep, [h["test_kl"] for h in history], "s-", color=COLORS["accent"], ms=3,
+                  label="rate KL(q‖p)")
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("distortion (nats)", color=COLORS["q"])
+        ax2b.set_ylabel("KL (nats)", color=COLORS["accent"])
+        ax2b.spines["right"].set_visible(True)
+        ax2.set_title("The two terms on the test set")
+    return fig
+
+
+def plot_runs_compared(histories: dict[str, Sequence[dict]], *,
+                       title: str = "Test −ELBO") -> Figure:
+    """Test −ELBO of several training runs (name → trainer history) per epoch (left) and
+    against cumulative training seconds (right): data efficiency and compute efficiency."""
+    colors = [COLORS["mc"], COLORS["q"], COLORS["accent"], COLORS["ok"]]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+        for (name, h), c in zip(histories.items(), colors, strict=False):
+            loss = [e["test_loss"] for e in h]
+            per_epoch = float(np.median([e["train_seconds"] for e in h]))
+            ax.plot([e["epoch"] for e in h], loss, "o-", ms=3, color=c, label=name)
+            ax2.plot(np.cumsum([e["train_seconds"] for e in h]), loss, "o-", ms=3, color=c,
+                     label=f"{name}: {per_epoch:.1f} s/epoch")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("test −ELBO (nats per image)")
+        ax.set_title(f"{title} per epoch")
+        ax.legend()
+        ax2.set_xscale("log")
+        ax2.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax2.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax2.xaxis.set_minor_formatter(NullFormatter())
+        ax2.set_xlabel("training time (s, cumulative)")
+        ax2.set_title(f"{title} per second of training")
+        ax2.legend(fontsize=8)
+    return fig
+
+
+def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray,
+                         shape: tuple[int, int]) -> Figure:
+    """Test images (top row of each pair) and their reconstructions (decoder means)."""
+    n = len(originals)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, 1, figsize=(min(1.0 * n, 14), 2.6), layout="constrained")
+        for ax, imgs, label in ((axes[0], originals, "data"),
+                                (axes[1], reconstructions, "reconstruction")):
+            ax.imshow(image_grid(imgs, shape, n), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_axis_off()
+            ax.set_title(label, fontsize=9, loc="left")
+    return fig
+
+
+def plot_samples(samples: np.ndarray, shape: tuple[int, int], *, ncol: int = 10,
+                 title: str = "Samples from the prior (decoder means)") -> Figure:
+    """A grid of decoded prior samples."""
+    with plt.rc_context(STYLE):
+        nrow = int(np.ceil(len(samples) / ncol))
+        fig, ax = plt.subplots(figsize=(ncol * 0.75, nrow * 0.75 + 0.4), layout="constrained")
+        ax.imshow(image_grid(samples, shape, ncol), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_latent_scatter(z: np.ndarray, labels: np.ndarray) -> Figure:
+    """Posterior means of a 2-D latent space coloured by class."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="label")
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        ax.set_title("Posterior means, 2-D latent space")
+    return fig
+
+
+__all__ = ["plot_learning_curves", "plot_runs_compared", "plot_reconstructions", "plot_samples",
+           "plot_latent_scatter"]

@@ -1,0 +1,157 @@
+"""Part 5's figures: the rate–distortion study.
+
+Each function takes results as arrays or plain values (it never runs a model) and returns a
+:class:`matplotlib.figure.Figure`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from .style import COLORS, STYLE, beta_colors, image_grid
+
+
+def plot_rate_distortion(rows: Sequence[dict]) -> Figure:
+    """Each β's (rate, distortion) point on the RD plane with the line D + βR = const it
+    minimizes (slope −β through the point), and the −ELBO = D + R of each point (right)."""
+    rates = np.array([r["kl"] for r in rows])  # rate R = KL
+    dists = -np.array([r["reconstruction"] for r in rows])  # distortion D = −E log p(x|z)
+    colors = beta_colors(len(rows))
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained",
+                                      gridspec_kw={"width_ratios": [1.6, 1]})
+        r_grid = np.linspace(0, rates.max() * 1.08, 200)
+        for r, R, D, c in zip(rows, rates, dists, colors, strict=True):
+            b = r["beta"]
+            ax.plot(r_grid, D + b * (R - r_grid), color=c, lw=1, ls="--", alpha=0.7)
+            ax.plot(R, D, "o", color=c, ms=8, label=f"β = {b:g}: R {R:.1f}, D {D:.1f}")
+        ax.plot(rates, dists, "-", color=COLORS["exact"], lw=0.8, alpha=0.5)
+        ax.set_xlim(0, rates.max() * 1.08)
+        ax.set_ylim(dists.min() * 0.9, dists.max() * 1.12)
+        ax.set_xlabel("rate R = E[KL(q(z|x) ‖ p(z))] (nats)")
+        ax.set_ylabel("distortion D = −E[log p(x|z)] (nats)")
+        ax.set_title("Rate–distortion: each β minimizes D + βR (dashed)")
+        ax.legend(fontsize=8)
+        x = np.arange(len(rows))
+        ax2.bar(x, dists, color=COLORS["q"], label="distortion D")
+        ax2.bar(x, rates, bottom=dists, color=COLORS["accent"], label="rate R")
+        ax2.set_xticks(x, [f"{r['beta']:g}" for r in rows])
+        ax2.set_xlabel("β")
+        ax2.set_ylabel("−ELBO = D + R (nats)")
+        ax2.set_title("The ELBO's two terms")
+        ax2.legend()
+    return fig
+
+
+def plot_beta_images(originals: np.ndarray, recons: Sequence[np.ndarray],
+                     samples: Sequence[np.ndarray], betas: Sequence[float],
+                     shape: tuple[int, int]) -> Figure:
+    """Per β (rows): reconstructions of the same test images (left, originals on top) and
+    prior samples (right)."""
+    n = len(betas)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(n + 1, 2, figsize=(11, 1.25 * (n + 1) + 0.4),
+                                 layout="constrained")
+        ncol = len(originals)
+        axes[0, 0].imshow(image_grid(originals, shape, ncol), cmap="gray_r", vmin=0, vmax=1)
+        axes[0, 0].set_title("test images, then their reconstructions")
+        axes[0, 1].set_title("prior samples z ~ N(0, I)")
+        axes[0, 1].axis("off")
+        for i, b in enumerate(betas):
+            axes[i + 1, 0].imshow(image_grid(recons[i], shape, ncol), cmap="gray_r", vmin=0, vmax=1)
+            axes[i + 1, 1].imshow(image_grid(samples[i], shape, len(samples[i])), cmap="gray_r",
+                                  vmin=0, vmax=1)
+            axes[i + 1, 0].set_ylabel(f"β = {b:g}", rotation=0, ha="right", va="center")
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+    return fig
+
+
+def plot_latent_traversals(traversals: Sequence[np.ndarray], labels: Sequence[str],
+                           values: Sequence[float], shape: tuple[int, int]) -> Figure:
+    """One row per (β, latent dimension): the decoder mean as that dimension sweeps
+    ``values`` with the others at a test image's posterior mean."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(traversals), 1, figsize=(0.75 * len(values) + 1.5,
+                                                             0.85 * len(traversals) + 0.6),
+                                 layout="constrained")
+        axes = np.atleast_1d(axes)
+        for ax, imgs, lab in zip(axes, traversals, labels, strict=True):
+            ax.imshow(image_grid(imgs, shape, len(values)), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_ylabel(lab, rotation=0, ha="right", va="center", fontsize=8)
+        axes[0].set_title("Latent traversals: z_j from " + f"{values[0]:g} to {values[-1]:g}")
+    return fig
+
+
+def plot_kl_per_dimension(rows: Sequence[dict], threshold: float = 0.01) -> Figure:
+    """KL per latent dimension (sorted, largest first) for each β, log scale; the number of
+    active units (Burda et al.'s criterion) in the legend."""
+    colors = beta_colors(len(rows))
+    L = len(rows[0]["kl_per_dim"])
+    width = 0.8 / len(rows)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+        for i, (r, c) in enumerate(zip(rows, colors, strict=True)):
+            kl = np.sort(np.asarray(r["kl_per_dim"]))[::-1]
+            ax.bar(np.arange(L) + (i - (len(rows) - 1) / 2) * width, np.maximum(kl, 1e-4),
+                   width=width, color=c,
+                   label=f"β = {r['beta']:g} ({r['active_units']}/{L} active)")
+        ax.set_yscale("log")
+        ax.set_xlabel("latent dimension (sorted by KL)")
+        ax.set_ylabel("E[KL(q(z_j|x) ‖ N(0,1))] (nats)")
+        ax.set_title(f"Where the rate goes; active: Cov_x(E[z_j|x]) > {threshold:g}")
+        ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def plot_rd_learning_curves(labels: Sequence[str], history: Sequence[Sequence[dict]], *,
+                            title: str = "") -> Figure:
+    """Test rate (``test_kl``, left) and distortion (−``test_reconstruction``, right) per
+    epoch for each run (one label each)."""
+    colors = beta_colors(len(labels))
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.6), layout="constrained")
+        for lab, h, c in zip(labels, history, colors, strict=True):
+            ep = [e["epoch"] for e in h]
+            ax.plot(ep, [e["test_kl"] for e in h], "o-", ms=2.5, color=c, label=lab)
+            ax2.plot(ep, [-e["test_reconstruction"] for e in h], "o-", ms=2.5, color=c)
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("rate R (nats)")
+        ax.set_title(f"{title}Rate during training")
+        ax.legend(fontsize=8)
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("distortion D (nats)")
+        ax2.set_title("Distortion during training")
+    return fig
+
+
+__all__ = ["plot_rate_distortion", "plot_beta_images", "plot_latent_traversals",
+           "plot_kl_per_dimension", "plot_rd_learning_curves",
+           "two_forces_figures"]
+
+
+def two_forces_figures(result, pictures=None) -> dict[str, Figure]:
+    """The Part 5 figures of a :class:`~elbolab.parts.two_forces.TwoForcesResult`, and of its
+    :meth:`~elbolab.parts.two_forces.TwoForcesResult.pictures` when given:
+    {name: Figure}. Draws only; the arrays were computed by the result."""
+    run, rows = result.run, result.rows
+    figs = {"two_forces_rate_distortion": plot_rate_distortion(rows),
+            "two_forces_kl_per_dim": plot_kl_per_dimension(rows),
+            "two_forces_learning_curves": plot_rd_learning_curves(
+                [f"β = {b:g}" for b in run.betas], run.history)}
+    if pictures is not None:
+        figs["two_forces_images"] = plot_beta_images(
+            pictures.originals, pictures.reconstructions, pictures.samples, run.betas,
+            result.image_shape)
+        figs["two_forces_traversals"] = plot_latent_traversals(
+            pictures.traversals, pictures.traversal_labels, pictures.values, result.image_shape)
+    return figs

@@ -1,0 +1,188 @@
+"""Execute the lab notebook and collect what it verified.
+
+``run_lab`` reads the jupytext percent-format source ``notebooks/lab3_elbo.py`` shipped with
+the package, injects parameters after the cell tagged ``parameters`` (as papermill does),
+executes it in a fresh kernel of *this* interpreter, and writes into ``out_dir``:
+
+- ``lab3_elbo.ipynb``: the executed notebook, outputs kept (saved even if a cell fails);
+- ``report.html``: the same, rendered;
+- ``figures/*.png``: written by the notebook;
+- ``metrics.json``: ``{"validations": [{"name", "part", "value", "tolerance", "passed",
+  "detail"}, ...], ..., "run": {...}}``; the notebook writes the validations, this module adds
+  the run's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jupytext
+import nbformat
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..io import atomic_write_json, atomic_write_text
+from ..vae.config import option
+from ..vae.data import default_data_dir
+from ..vae.device import DEVICE_CHOICES
+
+NOTEBOOK_NAME = "lab3_elbo"
+
+
+@dataclass
+class LabConfig:
+    """The settings of ``elbolab lab`` (each field is one of its options)."""
+
+    out: str = option("lab-output", "output folder")
+    quick: bool = option(False, "small sample sizes and short runs (CI); the full run otherwise")
+    device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    seed: int = option(0, "random seed")
+    data_dir: str | None = option(None, "data folder (default: $ELBOLAB_DATA_DIR or the user "
+                                        "cache)", type=str)
+    cell_timeout: int = option(1800, "seconds one notebook cell may run")
+
+
+def notebook_source() -> Path:
+    """Path of the lab notebook's jupytext source shipped inside the package."""
+    return Path(str(resources.files("elbolab.presentation") / "notebooks" / f"{NOTEBOOK_NAME}.py"))
+
+
+class _ThisInterpreterKernelSpecs(KernelSpecManager):
+    """Always start the kernel with the interpreter running elbolab (its venv, its torch),
+    whatever other ``python3`` kernelspecs the machine has registered."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="Python 3 (elbolab)",
+            language="python",
+        )
+
+
+@dataclass
+class LabResult:
+    """What a lab run produced: paths, validations, timing, and an error if a cell failed."""
+
+    out_dir: Path
+    notebook: Path
+    report: Path
+    metrics: Path
+    validations: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.validations) and all(
+            v["passed"] for v in self.validations
+        )
+
+
+def inject_parameters(nb: nbformat.NotebookNode, params: dict) -> None:
+    """Insert a code cell assigning ``params`` right after the cell tagged ``parameters``
+    (or at the top if there is none), tagged ``injected-parameters``."""
+    source = "# Parameters injected by `elbolab lab`\n" + "".join(
+        f"{k} = {v!r}\n" for k, v in params.items()
+    )
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    index = next(
+        (i + 1 for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get(
+            "tags", [])),
+        0,
+    )
+    nb.cells.insert(index, cell)
+
+
+def run_lab(
+    out_dir: str | os.PathLike[str] = "lab-output",
+    *,
+    quick: bool = False,
+    device: str = "auto",
+    seed: int = 0,
+    data_dir: str | None = None,
+    cell_timeout: int = 1800,
+    progress: bool = True,
+) -> LabResult:
+    """Execute the lab notebook with parameters and write its outputs into ``out_dir``."""
+    out = Path(out_dir).resolve()
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    result = LabResult(out, out / f"{NOTEBOOK_NAME}.ipynb", out / "report.html",
+                       out / "metrics.json")
+    if result.metrics.exists():
+        result.metrics.unlink()  # never report a stale run's validations
+
+    nb = jupytext.read(notebook_source())
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    # the kernel runs in the output folder: hand it an absolute data folder, resolved here
+    # (from --data-dir or $ELBOLAB_DATA_DIR, either of which may be relative to our cwd)
+    data = str(default_data_dir(data_dir).absolute())
+    inject_parameters(nb, {"QUICK": bool(quick), "DEVICE": device, "SEED": int(seed),
+                           "OUT_DIR": str(out), "DATA_DIR": data})
+
+    km = AsyncKernelManager(kernel_name="python3",
+                            kernel_spec_manager=_ThisInterpreterKernelSpecs())
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    bar = tqdm(total=n_code, desc="lab notebook", unit="cell", disable=not progress,
+               file=sys.stderr)
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        km=km,
+        resources={"metadata": {"path": str(out)}},
+        on_cell_executed=lambda **_: bar.update(1),
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        result.error = _short_error(str(exc))
+    finally:
+        if km.has_kernel:  # we own the manager, so nbclient leaves the shutdown to us
+            run_sync(km.shutdown_kernel)(now=True)
+        bar.close()
+        result.seconds = time.perf_counter() - start
+        atomic_write_text(result.notebook, nbformat.writes(nb))
+        _write_report(nb, result.report)
+
+    if result.metrics.exists():
+        metrics = json.loads(result.metrics.read_text())
+        result.validations = metrics.get("validations", [])
+        metrics["run"] = {
+            "quick": bool(quick), "device": device, "seed": int(seed),
+            "seconds": round(result.seconds, 2), "elbolab": __version__,
+            "python": platform.python_version(), "notebook": result.notebook.name,
+            "error": result.error,
+        }
+        atomic_write_json(result.metrics, metrics)
+    elif result.error is None:
+        result.error = "the notebook finished without writing metrics.json"
+    return result
+
+
+def _write_report(nb: nbformat.NotebookNode, path: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    atomic_write_text(path, body)
+
+
+def _short_error(text: str, limit: int = 4000) -> str:
+    """The tail of a cell error (the traceback's end names the failing line)."""
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+__all__ = ["NOTEBOOK_NAME", "LabConfig", "LabResult", "inject_parameters", "notebook_source",
+           "run_lab"]

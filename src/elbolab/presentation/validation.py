@@ -1,0 +1,112 @@
+"""A tiny record of numerical checks: name, lab part, value, tolerance, passed.
+
+The notebook logs every check it makes here; ``elbolab lab`` writes the records to
+``metrics.json`` (key ``validations``) and prints them as a table, so any tool can read what
+the lab verified.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+from ..io import atomic_write_json
+
+PARTS = ("intractable", "kl", "jensen", "elbo", "training", "two_forces", "diffusion")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One check. ``value`` is the measured statistic, ``tolerance`` the bound it is held to
+    (``passed`` says whether it held); ``detail`` explains the comparison in words."""
+
+    name: str
+    part: str
+    value: float
+    tolerance: float
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class ValidationLog:
+    """An ordered list of :class:`Validation` records with helpers for common checks."""
+
+    records: list[Validation] = field(default_factory=list)
+
+    def record(
+        self, name: str, part: str, value: float, tolerance: float, passed: bool, detail: str = ""
+    ) -> Validation:
+        """Append a check whose pass/fail the caller decided."""
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+        value = float(value)
+        rec = Validation(name, part, value, float(tolerance), bool(passed) and math.isfinite(value),
+                         detail)
+        self.records.append(rec)
+        return rec
+
+    def at_most(
+        self, name: str, part: str, value: float, tolerance: float, detail: str = ""
+    ) -> Validation:
+        """Pass when ``value <= tolerance`` (an error, a distance, a z-score magnitude)."""
+        return self.record(name, part, value, tolerance, float(value) <= tolerance, detail)
+
+    def at_least(
+        self, name: str, part: str, value: float, tolerance: float, detail: str = ""
+    ) -> Validation:
+        """Pass when ``value >= tolerance`` (a p-value, a count that must be reached)."""
+        return self.record(name, part, value, tolerance, float(value) >= tolerance, detail)
+
+    def close(
+        self,
+        name: str,
+        part: str,
+        value: float,
+        target: float,
+        rtol: float = 0.0,
+        atol: float = 0.0,
+        detail: str = "",
+    ) -> Validation:
+        """Pass when ``|value - target| <= atol + rtol·|target|``; records the absolute error."""
+        err = abs(float(value) - float(target))
+        tol = atol + rtol * abs(float(target))
+        text = detail or f"|{float(value):.6g} - {float(target):.6g}|"
+        return self.record(name, part, err, tol, err <= tol, text)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(r.passed for r in self.records)
+
+    def to_dicts(self) -> list[dict]:
+        return [asdict(r) for r in self.records]
+
+    def save(self, path: str | os.PathLike[str], **extra: object) -> None:
+        """Write ``{"validations": [...], **extra}`` to ``path`` atomically."""
+        atomic_write_json(path, {"validations": self.to_dicts(), **extra})
+
+    def table(self) -> str:
+        """A plain-text table (check, part, value, tolerance, result)."""
+        return format_table(self.to_dicts())
+
+
+def format_table(validations: list[dict]) -> str:
+    """Render validation dicts as an aligned text table with a pass count at the end."""
+    header = ("check", "part", "value", "tolerance", "result")
+    rows = [
+        (v["name"], v["part"], f"{v['value']:.3g}", f"{v['tolerance']:.3g}",
+         "pass" if v["passed"] else "FAIL")
+        for v in validations
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*header), line.format(*("-" * w for w in widths))]
+    out += [line.format(*r) for r in rows]
+    n_pass = sum(v["passed"] for v in validations)
+    out.append(f"{n_pass}/{len(validations)} validations passed")
+    return "\n".join(out)
+
+
+__all__ = ["PARTS", "Validation", "ValidationLog", "format_table"]

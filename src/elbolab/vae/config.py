@@ -1,0 +1,202 @@
+"""The settings of the VAE commands, written once: each is a dataclass whose fields carry their
+default, their choices and a one-line help, from which :mod:`elbolab.presentation.cli` builds
+the command line's options (``--batch-size`` from ``batch_size``; a ``True`` boolean becomes
+``--no-…``). Choice lists are the constants of the modules that define the choices.
+
+- :class:`TrainConfig` — ``elbolab train`` and :class:`~elbolab.vae.training.Trainer`
+- :class:`SweepConfig` — ``elbolab sweep``, :func:`~elbolab.vae.sweep.train_sweep` and
+  :class:`~elbolab.parts.two_forces.TwoForcesAnalysis`
+- :class:`EvaluateConfig` — ``elbolab evaluate``
+
+The KL weighting (:class:`~elbolab.vae.objectives.Objective`) is one field of the train and
+sweep configs; its own fields become options too (``--objective``, ``--free-bits``, …).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from .data import BINARIZE, DATASETS
+from .device import DEVICE_CHOICES
+from .models import ACTIVATIONS, LIKELIHOODS, PRESETS
+from .objectives import Objective
+
+LR_SCHEDULES = ("constant", "exponential", "iwae")
+BACKWARDS = ("auto", "autograd", "explicit")
+PRECISIONS = ("float32", "bfloat16")
+
+
+def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
+           type: type | None = None, factory: Any = None, flag: str | None = None) -> Any:
+    """A dataclass field that is also a command-line option: its default (or
+    ``default_factory``), help text, allowed values, where the default is ``None`` or a tuple
+    the type of a given value, and ``flag``, the option's name where it is not the field's
+    (for a ``True`` boolean, the flag that turns it off)."""
+    meta = {"help": help, "choices": choices, "type": type, "flag": flag}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def compute_dtype(precision: str) -> torch.dtype | None:
+    """The dtype of the matrix products for a ``precision`` (None: float32 throughout)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.bfloat16 if precision == "bfloat16" else None
+
+
+def _as_objective(value: Objective | str | dict) -> Objective:
+    """An :class:`Objective` from itself, a kind name or a saved dict."""
+    if isinstance(value, str):
+        return Objective(value)
+    if isinstance(value, dict):
+        return Objective(**value)
+    return value
+
+
+def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = (value >= 0 if allow_zero else value > 0) and math.isfinite(value)
+    if not ok:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} finite number, got {value}")
+
+
+def _choice(name: str, value: str, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json`` and in checkpoints)."""
+
+    dataset: str = option("mnist", "dataset to train on", choices=DATASETS)
+    preset: str = option("example", "model preset", choices=tuple(PRESETS))
+    likelihood: str = option("bernoulli", "decoder likelihood", choices=LIKELIHOODS)
+    latent: int | None = option(None, "latent size (default: the preset's)", type=int)
+    epochs: int = option(10, "epochs to train (in all, when resuming)")
+    # summed epoch "train_seconds" (training steps only): stop before `epochs` when one more epoch,
+    # as long as the longest so far, would exceed it
+    max_minutes: float | None = option(
+        None, "stop earlier when this much training time would be exceeded", type=float)
+    batch_size: int = option(128, "minibatch size")
+    lr: float = option(1e-3, "Adam learning rate")
+    lr_schedule: str = option("constant", "learning-rate schedule", choices=LR_SCHEDULES)
+    lr_decay: float = option(0.95, "per-epoch factor of the exponential schedule")
+    adam_eps: float = option(1e-8, "Adam's epsilon")
+    beta: float = option(1.0, "weight of the KL term")
+    binarize: str = option("none", "binarize the pixels (static: once; dynamic: every epoch)",
+                           choices=BINARIZE)
+    device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    seed: int = option(0, "random seed")
+    data_dir: str | None = option(None, "data folder (default: $ELBOLAB_DATA_DIR or the user "
+                                        "cache)", type=str)
+    train_subset: int | None = option(None, "first N training images", type=int)
+    test_subset: int | None = option(None, "first N test images", type=int)
+    cuda_graph: bool = option(True, "capture the training step as a CUDA graph (CUDA only)")
+    backward: str = option("auto", "gradients: the written-out backward pass (explicit; auto = "
+                                   "on the CPU for ReLU/tanh MLPs) or autograd",
+                           choices=BACKWARDS)
+    precision: str = option("float32", "bfloat16: matrix products in bfloat16, everything else "
+                                       "float32", choices=PRECISIONS)
+    objective: Objective | str | dict = option(help="how the KL term is weighted",
+                                               factory=Objective)
+
+    def __post_init__(self) -> None:
+        self.objective = _as_objective(self.objective)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("backward", self.backward, BACKWARDS)
+        _choice("binarize", self.binarize, BINARIZE)
+        compute_dtype(self.precision)  # validates it
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_minutes is not None:
+            _positive("max_minutes", self.max_minutes)
+        _positive("lr", self.lr)
+        _positive("beta", self.beta, allow_zero=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """Learning rate for 0-based ``epoch``.
+
+    ``exponential``: lr·decay^epoch. ``iwae``: Burda et al. (2015), Sec. 5 — stage i lasts 3^i
+    epochs with lr·10^(−i/7), i = 0…7 (3,280 epochs in all), the last rate held after.
+    """
+    if config.lr_schedule == "constant":
+        return config.lr
+    if config.lr_schedule == "exponential":
+        return config.lr * config.lr_decay**epoch
+    stage, end = 0, 1
+    while epoch >= end and stage < 7:
+        stage += 1
+        end += 3**stage
+    return config.lr * 10 ** (-stage / 7)
+
+
+@dataclass
+class SweepConfig:
+    """One model per β, trained together: the model, the optimizer, the data and the
+    evaluation of the Part 5 rate–distortion study. Defaults: an MLP 784-256-10 (ReLU,
+    Bernoulli), 30 epochs, batch 128, Adam 1e-3, importance-sampled log p(x) with k = 500."""
+
+    betas: tuple[float, ...] = option((0.0, 0.1, 1.0, 5.0, 10.0), "β values, comma-separated",
+                                      type=float)
+    dataset: str = option("mnist", "dataset (for `elbolab sweep`)", choices=DATASETS)
+    n_train: int = option(10_000, "first N training images")
+    n_test: int = option(1_000, "first N test images")
+    epochs: int = option(30, "epochs")
+    hidden: tuple[int, ...] = option((256,), "hidden widths, comma-separated", type=int)
+    latent: int = option(10, "latent size")
+    activation: str = option("relu", "hidden activation", choices=tuple(ACTIVATIONS))
+    batch_size: int = option(128, "minibatch size")
+    lr: float = option(1e-3, "Adam learning rate")
+    objective: Objective | str | dict = option(help="how the KL term is weighted",
+                                               factory=Objective)
+    precision: str = option("float32", "bfloat16: matrix products in bfloat16",
+                            choices=PRECISIONS)
+    vectorized: bool = option(True, "train the β one after another (same seed) instead of all "
+                                    "at once", flag="sequential")
+    k_eval: int = option(500, "importance samples for log p(x)", flag="k")
+    device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    seed: int = option(0, "random seed")
+    data_dir: str | None = option(None, "data folder", type=str)
+
+    def __post_init__(self) -> None:
+        self.objective = _as_objective(self.objective)
+        self.betas = tuple(float(b) for b in self.betas)
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if not self.betas or any(not (b >= 0 and math.isfinite(b)) for b in self.betas):
+            raise ValueError(f"betas must be non-negative finite numbers, got {self.betas}")
+        for name in ("n_train", "n_test", "epochs", "latent", "batch_size", "k_eval"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        _positive("lr", self.lr)
+        compute_dtype(self.precision)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EvaluateConfig:
+    """Evaluating a trained run: the test ELBO and the importance-sampled log-likelihood."""
+
+    k: int = option(5000, "importance samples per image")
+    n_test: int | None = option(None, "first N test images (default: the run's)", type=int)
+    batch_size: int = option(50, "images per batch")
+    chunk_size: int = option(500, "importance samples per chunk")
+    device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    data_dir: str | None = option(None, "data folder (default: the run's)", type=str)
+    seed: int = option(0, "random seed")
+
+
+__all__ = ["BACKWARDS", "LR_SCHEDULES", "PRECISIONS", "EvaluateConfig", "SweepConfig",
+           "TrainConfig", "compute_dtype", "learning_rate", "option"]

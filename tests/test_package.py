@@ -1,0 +1,164 @@
+"""The package's shape: the lab's API at the top, ``__all__`` everywhere, a light import, no
+import that runs upward, one result type for every Monte Carlo answer, and a notebook that
+reads like the lab."""
+
+import ast
+import dataclasses
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import elbolab
+from elbolab.estimators import MonteCarloEstimate
+
+SRC = Path(elbolab.__file__).parent
+# the layers, lowest first: a module may import only from its own layer or lower ones
+LAYERS = {"core": 0, "parts": 1, "vae": 1, "diffusion": 1, "presentation": 2}
+# the two wings that stand side by side must not import each other, except where the
+# dependency is the point: Part 5 (parts.two_forces) drives the VAE machinery
+ALLOWED_SIDEWAYS = {("parts.two_forces", "vae")}
+
+
+def _modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages([str(SRC)], "elbolab."))
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "core"
+
+
+def test_the_lab_api_is_at_the_top():
+    from elbolab import (  # noqa: F401
+        ELBOFramework,
+        GaussianTestBed,
+        IntractableLikelihoodDemo,
+        JensenInequalityDemo,
+        KLDivergenceBuilder,
+        MonteCarloEstimate,
+        TwoForcesAnalysis,
+    )
+
+    for name in elbolab.__all__:
+        assert hasattr(elbolab, name), name
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_every_module_declares_all_and_it_is_true(module):
+    mod = importlib.import_module(module)
+    if module == "elbolab.presentation":  # imports nothing, so that the CLI starts light
+        return
+    assert hasattr(mod, "__all__"), f"{module} has no __all__"
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    assert not missing, f"{module}.__all__ names what it lacks: {missing}"
+
+
+def test_package_docstring_maps_every_subpackage():
+    doc = elbolab.__doc__
+    for sub in ("parts", "vae", "diffusion", "presentation"):
+        assert f"elbolab.{sub}" in doc
+    for core in ("checks", "densities", "estimators", "kl", "elbo", "mixture", "variational"):
+        assert f"elbolab.{core}" in doc
+
+
+def test_import_elbolab_stays_light():
+    heavy = ("matplotlib", "jupytext", "nbformat", "nbclient", "nbconvert", "ipykernel",
+             "IPython")
+    code = ("import sys, elbolab; print(','.join(m for m in sys.modules "
+            f"if m.split('.')[0] in {heavy!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "", f"import elbolab pulled in: {out.stdout.strip()}"
+
+
+def _imports_of(path: Path, module: str) -> set[str]:
+    """The elbolab modules a source file imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("elbolab"):
+                found.add(target)
+                found.update(f"{target}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("elbolab"))
+    return {m for m in found if _is_module(m)}
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize("module", [m for m in _modules() if m.count(".") >= 1])
+def test_no_import_runs_upward_or_sideways(module):
+    spec = importlib.util.find_spec(module)
+    path = Path(spec.origin)
+    if path.suffix != ".py" or "notebooks" in path.parts:
+        return
+    mine = LAYERS[_layer(module)]
+    for target in _imports_of(path, module):
+        theirs = LAYERS[_layer(target)]
+        assert theirs <= mine, f"{module} imports {target} from a higher layer"
+        if theirs == mine and _layer(target) != _layer(module) and mine == 1:
+            allowed = any(module.endswith(a) and _layer(target) == b
+                          for a, b in ALLOWED_SIDEWAYS)
+            assert allowed, f"{module} imports the sibling wing {target}"
+
+
+def test_every_monte_carlo_answer_is_one_type(gen):
+    from elbolab import IntractableLikelihoodDemo, KLDivergenceBuilder, monte_carlo_mean
+
+    demo = IntractableLikelihoodDemo(2, 5, "linear", 1.0, seed=0)
+    x = demo.sample_data(3, gen)
+    post = demo.exact_posterior(x)
+    answers = {
+        "monte_carlo_mean": monte_carlo_mean(torch.randn(10, generator=gen)),
+        "monte_carlo_kl": KLDivergenceBuilder().monte_carlo_kl(
+            torch.randn(50, generator=gen), lambda s: -0.5 * s**2, lambda s: -0.5 * s**2 - 1),
+        "naive MC": demo.approximate_marginal_likelihood(x, 100, generator=gen),
+        "importance sampling": demo.importance_sampling(x, post, 100, generator=gen),
+        "IWAE-k": demo.iwae(x, post, 4, 10, generator=gen),
+    }
+    for name, answer in answers.items():
+        assert isinstance(answer, MonteCarloEstimate), name
+        assert {f.name for f in dataclasses.fields(answer)} == {"estimate", "stderr", "n", "ess"}
+    assert answers["importance sampling"].ess is not None
+    assert answers["monte_carlo_mean"].ess is None
+
+
+def test_handout_names_are_documented_aliases():
+    from elbolab import ELBOFramework, IntractableLikelihoodDemo
+
+    assert ELBOFramework.reconstruction_loss is ELBOFramework.reconstruction_log_likelihood
+    assert (IntractableLikelihoodDemo.likelihood_given_z
+            is IntractableLikelihoodDemo.log_likelihood_given_z)
+
+
+def test_the_notebook_reads_like_the_lab():
+    import jupytext
+
+    from elbolab.presentation.lab import notebook_source
+
+    nb = jupytext.read(notebook_source())
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    importing = [i for i, c in enumerate(code)
+                 if any(line.startswith(("import ", "from ")) for line in c.splitlines())]
+    assert len(importing) == 1, f"imports in code cells {importing}; expected one import cell"
+    too_long = [(i, len(c.splitlines())) for i, c in enumerate(code)
+                if i != importing[0] and len(c.splitlines()) > 40]
+    assert not too_long, f"code cells over 40 lines: {too_long}"

@@ -1,0 +1,152 @@
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED
+
+from elbolab.vae.data import (
+    DataError,
+    binarize,
+    default_data_dir,
+    download,
+    load_dataset,
+    parse_idx,
+    read_idx,
+    static_binarization,
+)
+
+MNIST = SHARED / "mnist"
+needs_mnist = pytest.mark.skipif(
+    not (MNIST / "train-images-idx3-ubyte.gz").exists(),
+    reason="MNIST not found in ELBOLAB_DATA_DIR",
+)
+
+
+@needs_mnist
+def test_mnist_train_split_is_the_real_thing():
+    d = load_dataset("mnist", "train", SHARED, allow_download=False, fallback=False)
+    assert d.images.shape == (60_000, 784) and d.images.dtype == torch.float32
+    assert d.shape == (28, 28)
+    assert d.labels[:5].tolist() == [5, 0, 4, 1, 9]
+    assert d.labels.bincount().tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
+    assert float(d.images.mean() * 255) == pytest.approx(33.318, abs=1e-3)
+    assert 0.0 <= float(d.images.min()) and float(d.images.max()) <= 1.0
+
+
+@needs_mnist
+def test_mnist_test_split():
+    d = load_dataset("mnist", "test", SHARED, allow_download=False, fallback=False)
+    assert d.images.shape == (10_000, 784)
+    assert d.labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert float(d.images.mean() * 255) == pytest.approx(33.791, abs=1e-3)
+
+
+def _write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> Path:
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+    data = header + arr.astype(np.uint8).tobytes()
+    if gz:
+        path = path.with_suffix(".gz") if path.suffix != ".gz" else path
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def test_idx_round_trip_raw_and_gz(tmp_path):
+    arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(read_idx(_write_idx(tmp_path / "a", arr, gz=False)), arr)
+    np.testing.assert_array_equal(read_idx(_write_idx(tmp_path / "b.gz", arr)), arr)
+
+
+def test_truncated_file_names_the_file(tmp_path):
+    arr = np.zeros((5, 4, 4), dtype=np.uint8)
+    p = _write_idx(tmp_path / "t", arr, gz=False)
+    p.write_bytes(p.read_bytes()[:-7])
+    with pytest.raises(DataError, match=f"{p.name}.*truncated"):
+        read_idx(p)
+
+
+def test_corrupted_gzip_names_the_file(tmp_path):
+    p = tmp_path / "broken-images-idx3-ubyte.gz"
+    p.write_bytes(b"\x1f\x8b\x08\x00garbage-not-a-gzip-stream")
+    with pytest.raises(DataError, match="broken-images-idx3-ubyte.gz.*corrupted"):
+        read_idx(p)
+
+
+def test_bad_magic_and_checksum(tmp_path):
+    with pytest.raises(DataError, match="not an IDX file"):
+        parse_idx(b"\x01\x02\x03\x04rest", "x")
+    p = _write_idx(tmp_path / "c", np.zeros((2, 2), dtype=np.uint8), gz=False)
+    with pytest.raises(DataError, match="SHA-256"):
+        read_idx(p, sha256="0" * 64)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_idx(tmp_path / "nope.gz")
+
+
+def test_download_from_a_local_mirror_and_offline_message(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    imgs = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    labs = np.arange(6, dtype=np.uint8)
+    for stem, arr in (
+        ("train-images-idx3-ubyte", imgs),
+        ("train-labels-idx1-ubyte", labs),
+        ("t10k-images-idx3-ubyte", imgs[:3]),
+        ("t10k-labels-idx1-ubyte", labs[:3]),
+    ):
+        _write_idx(mirror / f"{stem}.gz", arr)
+    target = tmp_path / "data" / "tiny"
+    target.mkdir(parents=True)
+    download("tiny", target, mirrors=(mirror.as_uri() + "/",), retries=1)
+    from elbolab.vae.data import load_idx_split
+
+    got = load_idx_split("tiny", "train", tmp_path / "data", allow_download=False)
+    assert got.images.shape == (6, 784) and got.labels.tolist() == list(range(6))
+    with pytest.raises(DataError, match="could not download.*--data-dir"):
+        download("other", tmp_path / "x", mirrors=("file:///nonexistent/",), retries=1)
+
+
+def test_offline_fallback_to_digits_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr("elbolab.vae.data.MIRRORS", {"mnist": ("file:///nonexistent/",)})
+    with pytest.warns(UserWarning, match="Falling back"):
+        d = load_dataset("mnist", "train", tmp_path)
+    assert d.name == "digits" and d.images.shape[1] == 64
+
+
+def test_data_dir_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("ELBOLAB_DATA_DIR", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    assert default_data_dir("/x") == Path("/x")
+    monkeypatch.delenv("ELBOLAB_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    assert default_data_dir() == tmp_path / "c" / "elbolab"
+
+
+def test_binarization_is_bernoulli_of_the_intensity(gen):
+    x = torch.full((200_000,), 0.3)
+    b = binarize(x, gen)
+    assert set(b.unique().tolist()) <= {0.0, 1.0}
+    assert abs(b.mean().item() - 0.3) < 4 * (0.3 * 0.7 / 200_000) ** 0.5
+    torch.testing.assert_close(static_binarization(x[:100], 1), static_binarization(x[:100], 1))
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        load_dataset("cifar", "train")
