@@ -58,6 +58,13 @@ def test_every_module_declares_all_and_it_is_true(module):
     assert not missing, f"{module}.__all__ names what it lacks: {missing}"
 
 
+def test_the_console_script_resolves():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="elbolab")
+    assert script.load() is importlib.import_module("elbolab.presentation.cli").main
+
+
 def test_package_docstring_maps_every_subpackage():
     doc = elbolab.__doc__
     for sub in ("parts", "vae", "diffusion", "presentation"):

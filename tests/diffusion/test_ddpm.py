@@ -1,5 +1,5 @@
-"""The diffusion bound against independent references: numpy/mpmath float64 formulas,
-Gaussian conditioning, scipy's normal CDF, the exact likelihood of a linear-Gaussian chain."""
+"""A tiny trained DDPM: its loss falls, its bound stays above the data's exact entropy, and
+its samples lie on the data."""
 
 import math
 
@@ -11,10 +11,6 @@ from elbolab.diffusion import (
     ring_mixture,
     train_ddpm,
 )
-
-F64 = torch.float64
-S2 = torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=F64)
-M2 = torch.tensor([0.5, -0.3], dtype=F64)
 
 
 def test_tiny_ddpm_learns_and_its_bound_is_above_the_data_entropy():

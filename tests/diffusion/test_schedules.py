@@ -1,5 +1,4 @@
-"""The diffusion bound against independent references: numpy/mpmath float64 formulas,
-Gaussian conditioning, scipy's normal CDF, the exact likelihood of a linear-Gaussian chain."""
+"""Noise schedules against Ho et al. (2020) and Nichol & Dhariwal (2021), in float64."""
 
 
 import numpy as np
@@ -16,8 +15,6 @@ from elbolab.diffusion import (
 )
 
 F64 = torch.float64
-S2 = torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=F64)
-M2 = torch.tensor([0.5, -0.3], dtype=F64)
 
 
 def test_linear_schedule_is_ho_et_al_and_float64():

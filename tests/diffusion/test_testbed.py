@@ -1,5 +1,5 @@
-"""The diffusion bound against independent references: numpy/mpmath float64 formulas,
-Gaussian conditioning, scipy's normal CDF, the exact likelihood of a linear-Gaussian chain."""
+"""The exact Gaussian test bed: its model marginal against ancestral sampling, bound below the
+exact likelihood for every x_0, the gap closing in T, sampled terms against closed forms."""
 
 import math
 

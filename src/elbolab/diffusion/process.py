@@ -91,18 +91,18 @@ def mean_from_eps(xt: torch.Tensor, t: int, eps: torch.Tensor,
         float(torch.exp(0.5 * schedule.log_alphas[t])))
 
 
-# -- the terms of the bound ------------------------------------------------------------------
-def _sum_event(v: torch.Tensor) -> torch.Tensor:
-    """Sum every dimension but the first (the batch)."""
+def _per_example(v: torch.Tensor) -> torch.Tensor:
+    """Sum an elementwise term over every event dimension (all but the batch's)."""
     return sum_event(v, v.dim() - 1)
 
 
+# -- the terms of the bound ------------------------------------------------------------------
 def prior_term(x0: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     """L_T = KL(q(x_T|x_0) ‖ N(0, I)) per example (batch,), nats; via the core
     ``standard_normal_kl_per_dim`` (``gaussian_kl`` against N(0, 1)).
     No parameters: it measures only how completely the forward process destroys x_0."""
     mean, logvar = q_marginal(x0, schedule.T, schedule)
-    return _sum_event(standard_normal_kl_per_dim(mean, logvar, validate=False))
+    return _per_example(standard_normal_kl_per_dim(mean, logvar, validate=False))
 
 
 def denoising_term(x0: torch.Tensor, xt: torch.Tensor, t: int, model_mean: torch.Tensor,
@@ -111,7 +111,7 @@ def denoising_term(x0: torch.Tensor, xt: torch.Tensor, t: int, model_mean: torch
     \sigma_t^2))` at the given x_t, summed over event dims → (batch,), nats; ``t`` in 2…T.
     ``model_logvar`` broadcasts (a scalar tensor for a fixed variance)."""
     mean, logvar = q_posterior(x0, xt, t, schedule)
-    return _sum_event(gaussian_kl(mean, logvar, model_mean,
+    return _per_example(gaussian_kl(mean, logvar, model_mean,
                                   torch.as_tensor(model_logvar, dtype=mean.dtype,
                                                   device=mean.device).expand_as(mean),
                                   validate=False))
@@ -125,8 +125,8 @@ def decoder_nll(x0: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     logvar = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device).expand_as(mean)
     if decoder == "continuous":
-        return -_sum_event(gaussian_log_prob(x0, mean, logvar, validate=False))
-    return -_sum_event(discretized_gaussian_log_prob(x0, mean, logvar))
+        return -_per_example(gaussian_log_prob(x0, mean, logvar, validate=False))
+    return -_per_example(discretized_gaussian_log_prob(x0, mean, logvar))
 
 
 @dataclass

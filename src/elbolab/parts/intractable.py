@@ -32,8 +32,6 @@ from .latent_models import (
     MLPDecoderModel,
 )
 
-DECODERS = tuple(MODELS)
-
 
 # -- estimators of log p(x), for any model ---------------------------------------------------
 def naive_monte_carlo(
@@ -206,7 +204,7 @@ class IntractableLikelihoodDemo:
                  noise_std: float = 1.0, seed: int = 0, *, weight_scale: float = 1.0,
                  hidden: int = 64) -> None:
         if decoder not in MODELS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+            raise ValueError(f"decoder must be one of {tuple(MODELS)}, got {decoder!r}")
         self.decoder = decoder
         self.model: LinearGaussianModel | MLPDecoderModel = (
             LinearGaussianModel(latent_dim, data_dim, noise_std, seed, weight_scale=weight_scale)
@@ -375,7 +373,7 @@ def underflow_table(
     return rows
 
 
-__all__ = ["DECODERS", "EstimatorRun", "IntractableLikelihoodDemo", "compare_estimators",
+__all__ = ["EstimatorRun", "IntractableLikelihoodDemo", "compare_estimators",
            "fit_gaussian_proposal", "importance_sampling", "iwae", "log_importance_weights",
            "naive_mc_sweep", "naive_monte_carlo", "naive_probability_space",
            "reference_log_marginal", "samples_for_accuracy", "underflow_table"]

@@ -53,9 +53,10 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *,
         else:
             kind = meta.get("type") or type(default)
             shown = default
+        if default is not None and "default" not in help_text:
+            help_text = f"{help_text} (default: {shown})"
         parser.add_argument(name, dest=f.name, type=kind, default=default,
-                            choices=meta.get("choices"),
-                            help=f"{help_text} (default: {shown})" if help_text else None)
+                            choices=meta.get("choices"), help=help_text or None)
 
 
 def config_from_args(cls: type, args: argparse.Namespace) -> Any:

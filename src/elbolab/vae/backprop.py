@@ -1,6 +1,6 @@
 r"""The MLP VAE's backward pass written out: explicit gradients of the β-weighted negative ELBO.
 
-For the lab's MLP encoder/decoder (:mod:`elbolab.models`, ReLU or tanh layers) this computes
+For the lab's MLP encoder/decoder (:mod:`elbolab.vae.models`, ReLU or tanh layers) this computes
 the loss of one minibatch and writes every parameter's gradient into ``.grad`` in a single
 pass, without building an autograd graph. It is the chain rule plus the four derivatives the
 lab derives (per example, loss ℓ = −log p(x|z) + β·KL, averaged over the batch of size B):
@@ -23,7 +23,7 @@ lab derives (per example, loss ℓ = −log p(x|z) + β·KL, averaged over the b
     \quad\text{(KL to } \mathcal N(0,I)\text{, Kingma & Welling 2014, App. B)}
 
 The trainer uses it on the CPU, where autograd's per-node bookkeeping is a measurable part of
-a step of this small model (``benchmarks/bench_training.py``); ``tests/test_backprop.py``
+a step of this small model (``benchmarks/bench_training.py``); ``tests/vae/test_backprop.py``
 checks every gradient against autograd in float64. The noise ε is drawn exactly as
 :func:`elbolab.elbo.reparameterize` draws it, so both paths follow the same trajectory.
 """
@@ -236,7 +236,7 @@ def elbo_gradients_per_dim(
     reconstruction: bool = True,
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     r""":func:`elbo_gradients` with a weight per latent dimension, for one model or for K at once
-    (a :class:`~elbolab.models.StackedMLPVAE`, weights stacked along a leading K; every model
+    (a :class:`~elbolab.vae.models.StackedMLPVAE`, weights stacked along a leading K; every model
     sees the same batch ``x`` (B, D) and the same noise ε (B, L)). Model k minimizes
     :math:`\frac1B\sum_b[-\log p_k(x_b|z_b) + \sum_j w_{kj}\mathrm{KL}_{kbj}]`; ``kl_weight``
     w broadcasts to (K, 1, L) (or (1, L) for one model): β, or a callable that maps this batch's

@@ -206,7 +206,7 @@ def _stack_part(parts: Sequence[nn.Module]) -> nn.Module:
 
 class StackedMLPVAE(nn.Module):
     """K MLP VAEs of one :class:`ModelSpec`, their parameters stacked along a leading K, so
-    that one batched product trains them all (:func:`elbolab.backprop.elbo_gradients_per_dim`).
+    that one batched product trains them all (:func:`elbolab.vae.backprop.elbo_gradients_per_dim`).
     :meth:`model` returns model k as an ``ELBOFramework``."""
 
     def __init__(self, spec: ModelSpec, models: Sequence[ELBOFramework]):

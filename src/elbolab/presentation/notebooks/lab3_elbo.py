@@ -784,7 +784,7 @@ show(figures.training.plot_samples(samples.cpu().numpy(), trainer.data.image_sha
 # %% [markdown]
 # ### The backward pass, written out
 #
-# On the CPU the trainer does not build an autograd graph: `elbolab.backprop` writes the
+# On the CPU the trainer does not build an autograd graph: `elbolab.vae.backprop` writes the
 # gradient of the batch-mean loss $-\log p(x\mid z) + \beta\,\mathrm{KL}$ out by hand. Besides the
 # chain rule through the linear layers it needs only what the lab has derived:
 # $\partial(-\log p)/\partial\,\text{logits} = \sigma(\text{logits}) - x$ for the Bernoulli
