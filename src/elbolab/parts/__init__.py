@@ -6,6 +6,7 @@
   (naive MC, importance sampling, IWAE-k, a reference run), ``IntractableLikelihoodDemo``
 - :mod:`~elbolab.parts.asymmetry` — Part 2: forward vs reverse KL fits to a mixture
 - :mod:`~elbolab.parts.jensen` — Part 3: ``JensenInequalityDemo``, the ELBO gap identity
+- :mod:`~elbolab.parts.stability` — end of Part 4: the numerical stability map
 - :mod:`~elbolab.parts.two_forces` — Part 5: ``TwoForcesAnalysis``, the β-VAE trade-off
 """
 

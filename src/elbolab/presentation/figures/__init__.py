@@ -19,6 +19,7 @@ from .kl import (
     plot_mode_fits_1d,
     plot_mode_fits_2d,
 )
+from .stability import plot_stability_map
 from .style import save_figure
 from .training import (
     plot_latent_scatter,
@@ -44,6 +45,7 @@ __all__ = [
     "plot_latent_traversals", "plot_learning_curves", "plot_mode_fits_1d", "plot_mode_fits_2d",
     "plot_naive_mc_error", "plot_noise_schedules", "plot_rate_distortion",
     "plot_rd_learning_curves", "plot_reconstructions", "plot_reparameterization",
-    "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_underflow",
+    "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_stability_map",
+    "plot_underflow",
     "save_figure", "two_forces_figures",
 ]
