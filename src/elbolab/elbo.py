@@ -35,7 +35,9 @@ def reparameterize(
 
     Shapes: ``mu`` and ``logvar`` broadcast to ``B``; the result is ``(*sample_shape, *B)``.
     Pass ``generator`` for reproducible draws, or ``eps`` (of the result's shape) to supply
-    the noise yourself; then ``dz/dμ = 1`` and ``dz/dσ = ε`` exactly.
+    the noise yourself; then ``dz/dμ = 1`` and ``dz/dσ = ε`` exactly. σ is ``exp(logvar/2)``,
+    never ``sqrt(exp(logvar))`` (which overflows float32 at logvar = 89 and gives an infinite
+    gradient where exp underflows): value and gradient exact to 1 ulp for |logvar| ≤ 100.
     """
     check_floats(validate, mu=mu, logvar=logvar)
     shape = (*sample_shape, *torch.broadcast_shapes(mu.shape, logvar.shape))

@@ -25,6 +25,7 @@ from elbolab.parts.stability import (
     TOLERANCE,
     default_cases,
     evaluate,
+    posterior_variance_case,
     schedule_case,
     stability_map,
     summarize,
@@ -35,7 +36,8 @@ F64, F32 = torch.float64, torch.float32
 
 @pytest.fixture(scope="module")
 def points():
-    cases = default_cases() + [schedule_case(linear_schedule(1000))]
+    cases = default_cases() + [schedule_case(linear_schedule(1000)),
+                               posterior_variance_case(linear_schedule(1000))]
     return stability_map(cases, dtypes=(F64, F32))
 
 

@@ -33,7 +33,7 @@ from ..densities import (
     log_mean_exp,
 )
 from ..elbo import reparameterize
-from ..estimators import effective_sample_size
+from ..estimators import LogMeanExpAccumulator, effective_sample_size, iwae_bound
 from ..kl import gaussian_kl, mvn_kl, standard_normal_kl
 
 REFERENCE_DIGITS = 50
@@ -239,6 +239,15 @@ def _shifted(c: torch.Tensor) -> torch.Tensor:
     return c[:, None] + torch.tensor(_OFFSETS, dtype=c.dtype)
 
 
+def _streamed(c: torch.Tensor) -> torch.Tensor:
+    """log-mean-exp of c + offsets fed to the streaming accumulator one weight at a time (its
+    running sums are float64 whatever the input; the result is cast back)."""
+    acc = LogMeanExpAccumulator()
+    for chunk in _shifted(c).T.split(1):
+        acc.update(chunk)
+    return acc.result().estimate.to(c.dtype)
+
+
 def _mp_ncdf(v):
     return mpmath.ncdf(v)
 
@@ -309,6 +318,15 @@ def default_cases(fine: bool = False) -> list[Case]:
              lambda c: torch.log(torch.exp(_shifted(c)).mean(1)), scale=1.0,
              # the gradient (softmax weights) inherits the rounding of the result, ulp(c)
              safe=(("float32", -200.0, 200.0),)),
+        Case("iwae_bound", "shift c of the log-weights c + (0, −1, −2, −3)",
+             symlog_grid(1e4, 20 * k + 1),
+             lambda c: iwae_bound(_shifted(c), dim=1),
+             lambda c: c + mpmath.log(sum(mpmath.exp(o) for o in _OFFSETS) / len(_OFFSETS)),
+             scale=1.0, safe=(("float32", -200.0, 200.0),)),
+        Case("LogMeanExpAccumulator", "shift c, the weights streamed in chunks of 1",
+             symlog_grid(1e4, 20 * k + 1), _streamed,
+             lambda c: c + mpmath.log(sum(mpmath.exp(o) for o in _OFFSETS) / len(_OFFSETS)),
+             scale=1.0, gradient=False),
         Case("effective_sample_size", "shift c of the log-weights c + (0, −1, −2, −3)",
              symlog_grid(1e6, 20 * k + 1),
              lambda c: effective_sample_size(_shifted(c), dim=1),
@@ -349,13 +367,31 @@ def default_cases(fine: bool = False) -> list[Case]:
 def schedule_case(schedule, name: str = "linear_schedule") -> Case:
     """log ᾱ_t of a noise schedule (anything with float64 ``betas`` and ``log_alpha_bar``
     indexed by t = 0…T, such as :class:`~elbolab.diffusion.schedules.NoiseSchedule`) against
-    Σ log(1 − β_s) summed in mpmath from the same β."""
+    Σ log(1 − β_s) summed in mpmath from the same β. See also :func:`posterior_variance_case`."""
     betas = [mpmath.mpf(float(b)) for b in schedule.betas[1:]]
     T = len(betas)
     ts = tuple(float(t) for t in sorted({1, 2, 10, T // 10, T // 2, T - 1, T}) if t >= 1)
     return Case(name, f"log ᾱ_t, T = {T}", ts,
                 lambda t: schedule.log_alpha_bar.to(t.dtype)[t.detach().long()],
                 lambda t: mpmath.fsum(mpmath.log1p(-b) for b in betas[: int(t)]),
+                gradient=False, scale=1.0)
+
+
+def posterior_variance_case(schedule, name: str = "linear_schedule") -> Case:
+    """log β̃_t = log β_t + log(1 − ᾱ_{t−1}) − log(1 − ᾱ_t) of a schedule (``posterior_logvar``)
+    at t = 2 … T, where 1 − ᾱ_{t−1} is tiny near t = 2 and ᾱ_t tiny near T, against mpmath."""
+    betas = [mpmath.mpf(float(b)) for b in schedule.betas[1:]]
+    T = len(betas)
+
+    def ref(t):
+        t = int(t)
+        log_ab = [mpmath.fsum(mpmath.log1p(-b) for b in betas[:s]) for s in (t - 1, t)]
+        return (mpmath.log(betas[t - 1]) + mpmath.log(-mpmath.expm1(log_ab[0]))
+                - mpmath.log(-mpmath.expm1(log_ab[1])))
+
+    ts = tuple(float(t) for t in sorted({2, 3, 10, T // 2, T - 1, T}) if t >= 2)
+    return Case(name, f"posterior log-variance log β̃_t, T = {T}", ts,
+                lambda t: schedule.posterior_logvar.to(t.dtype)[t.detach().long()], ref,
                 gradient=False, scale=1.0)
 
 
@@ -388,5 +424,5 @@ def _log_bin_mass(a, b):
 
 __all__ = ["DTYPES", "NAIVE_BCE_EPS", "REFERENCE_DIGITS", "TOLERANCE", "Case", "Point",
            "default_cases", "evaluate", "naive_bernoulli_log_prob", "naive_gaussian_kl",
-           "naive_gaussian_log_prob", "safe_range_table", "schedule_case", "stability_map",
-           "summarize", "symlog_grid"]
+           "naive_gaussian_log_prob", "posterior_variance_case", "safe_range_table",
+           "schedule_case", "stability_map", "summarize", "symlog_grid"]

@@ -882,7 +882,8 @@ show(figures.training.plot_reconstructions(
 
 # %%
 stability_cases = stability.default_cases(fine=not QUICK) + [
-    stability.schedule_case(linear_schedule(1000))]
+    stability.schedule_case(linear_schedule(1000)),
+    stability.posterior_variance_case(linear_schedule(1000))]
 stability_points = stability.stability_map(stability_cases)
 safe_table = stability.safe_range_table(stability_cases, stability_points)
 print(f"{'function':<30} {'sweep':<46} {'safe range':>22} {'float64':>9} {'float32':>9}")
@@ -967,8 +968,8 @@ with torch.no_grad():
     naive_rec = stability.naive_bernoulli_log_prob(x_eval.double(), logits_eval).sum(-1)
 clamp_bias = monte_carlo_mean(naive_rec - exact_rec)
 saturated = (logits_eval.abs() > math.log((1 - 1e-7) / 1e-7)).double().mean().item()
-print(f"clamped minus exact reconstruction term: {clamp_bias.estimate:+.4f} ± "
-      f"{clamp_bias.stderr:.4f} nats per image ({n_eval} test images); {saturated:.1%} of the "
+print(f"clamped minus exact reconstruction term: {clamp_bias.estimate:+.2e} ± "
+      f"{clamp_bias.stderr:.1e} nats per image ({n_eval} test images); {saturated:.1%} of the "
       f"pixels have |logit| beyond the clamp")
 
 # %% [markdown]
