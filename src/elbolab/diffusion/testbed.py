@@ -97,7 +97,8 @@ class GaussianTestBed:
         cov = torch.eye(self.d, dtype=torch.float64)
         for t in range(self.schedule.T, 0, -1):
             mu = self.M[t] @ mu + self.b[t]
-            cov = self.M[t] @ cov @ self.M[t].T + torch.exp(self.logvar[t]) * torch.eye(self.d)
+            cov = self.M[t] @ cov @ self.M[t].T + torch.exp(self.logvar[t]) * torch.eye(
+                self.d, dtype=torch.float64)
         return mu, 0.5 * (cov + cov.T)
 
     def log_likelihood(self, x0: torch.Tensor) -> torch.Tensor:
