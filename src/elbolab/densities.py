@@ -195,6 +195,6 @@ def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor,
     return torch.where(narrow, midpoint, exact).to(dtype)
 
 
-__all__ = ["F64", "LOG_2PI", "MIDPOINT_BELOW", "SOFTPLUS_LINEAR_ABOVE", "bernoulli_log_prob",
+__all__ = ["F64", "LN2", "LOG_2PI", "MIDPOINT_BELOW", "SOFTPLUS_LINEAR_ABOVE", "bernoulli_log_prob",
            "discretized_gaussian_log_prob",
            "gaussian_log_prob", "log_mean_exp", "mvn_log_prob", "sum_event"]

@@ -18,6 +18,7 @@ from .checks import (
     check_positive,
     should_validate,
 )
+from .densities import LN2
 from .estimators import MonteCarloEstimate, monte_carlo_mean
 
 # Below these |r|, e^r − 1 − r is summed as its Taylor series r²(1/2! + r/3! + … + r⁴/6!):
@@ -26,7 +27,6 @@ from .estimators import MonteCarloEstimate, monte_carlo_mean
 # float32 and narrower at 0.02 (6e-6 above; 0.02⁴·2/7! = 6e-11 below).
 EXPM1_SERIES_BELOW = {torch.float64: 1e-3}
 EXPM1_SERIES_BELOW_DEFAULT = 0.02
-LN2 = math.log(2.0)
 _SERIES = tuple(1.0 / math.factorial(k) for k in range(2, 7))  # 1/2!, …, 1/6!
 
 

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ...vae.evaluation import ACTIVE_UNIT_THRESHOLD
 from .style import COLORS, STYLE, beta_colors, image_grid
 
 
@@ -91,7 +92,8 @@ def plot_latent_traversals(traversals: Sequence[np.ndarray], labels: Sequence[st
     return fig
 
 
-def plot_kl_per_dimension(rows: Sequence[dict], threshold: float = 0.01) -> Figure:
+def plot_kl_per_dimension(rows: Sequence[dict],
+                          threshold: float = ACTIVE_UNIT_THRESHOLD) -> Figure:
     """KL per latent dimension (sorted, largest first) for each β, log scale; the number of
     active units (Burda et al.'s criterion) in the legend."""
     colors = beta_colors(len(rows))
