@@ -13,7 +13,7 @@ from conftest import HAVE_MNIST, SHARED
 
 from elbolab.presentation.cli import main
 from elbolab.presentation.lab import inject_parameters, notebook_source
-from elbolab.presentation.validation import PARTS
+from elbolab.presentation.validation import KINDS, PARTS
 
 
 def test_notebook_source_is_percent_format_with_a_parameters_cell():
@@ -66,11 +66,12 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     vals = metrics["validations"]
     assert vals and all(v["passed"] for v in vals)
-    assert all(set(v) >= {"name", "part", "value", "tolerance", "passed"} for v in vals)
+    assert all(set(v) >= {"name", "part", "value", "tolerance", "passed", "kind"} for v in vals)
+    assert {v["kind"] for v in vals} == set(KINDS)  # every kind of evidence is there
     parts = {v["part"] for v in vals}
     assert parts <= set(PARTS) and {"kl", "elbo", "training", "diffusion"} <= parts
     if HAVE_MNIST:  # this check exists only when the run trained on MNIST, not the fallback
-        assert any(v["name"].startswith("test loss after") for v in vals)
+        assert any(v["name"].startswith("conv VAE beats the MLP") for v in vals)
     assert metrics["run"]["quick"] is True
     nb = nbformat.read(out / "lab3_elbo.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -132,14 +132,23 @@ def decoder_nll(x0: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
 @dataclass
 class DiffusionBound:
     """The bound's terms per example: ``terms[:, k]`` is L_k, k = 0…T (L_0 the decoder, L_T the
-    prior), nats. ``total`` = Σ_k L_k ≥ −log p_θ(x_0)."""
+    prior), nats. Sign: the terms are *losses*, as in Ho et al. (2020): ``total`` = Σ_k L_k ≥
+    −log p_θ(x_0) is an upper bound on the negative log-likelihood (minimize it); ``elbo`` =
+    −``total`` ≤ log p_θ(x_0) is the quantity to maximize, the sign of every other bound in the
+    library."""
 
     terms: torch.Tensor
     data_dim: int
 
     @property
     def total(self) -> torch.Tensor:
+        """Σ_k L_k per example: the negative ELBO, ≥ −log p_θ(x_0) (nats)."""
         return self.terms.sum(-1)
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        """−Σ_k L_k per example: the ELBO, ≤ log p_θ(x_0) (nats)."""
+        return -self.total
 
     def bits_per_dim(self) -> torch.Tensor:
         """Mean over examples of the total, in bits per dimension."""

@@ -34,7 +34,6 @@ from ..vae.config import SweepConfig
 from ..vae.data import load_dataset
 from ..vae.evaluation import (
     active_units,
-    evaluate_elbo,
     iwae_per_example,
     kl_per_dimension,
     latent_traversal,
@@ -71,6 +70,9 @@ class TwoForcesResult:
     test_x: torch.Tensor
     image_shape: tuple[int, int] | None = None
     meta: dict = field(default_factory=dict)
+    # per_example[k]: β_k's per-test-image ``elbo``, ``reconstruction``, ``kl`` and ``log_px``
+    # (float64, CPU), for comparisons paired per image
+    per_example: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "spec": self.spec.to_dict(), **self.meta,
@@ -79,12 +81,14 @@ class TwoForcesResult:
 
     def to_markdown(self) -> str:
         head = ("| β | rate R = KL (nats) | distortion D = −rec. (nats) | −ELBO = D + R "
-                "| log p(x) (IS) | active units | train s |")
-        lines = [head, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                "| log p(x) (IS) | active units (Var μ > 0.01) | units with KL > 0.1 nat "
+                "| train s |")
+        lines = [head, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in self.rows:
+            n = len(r["kl_per_dim"])
             lines.append(f"| {r['beta']:g} | {r['kl']:.2f} | {-r['reconstruction']:.2f} | "
                          f"{-r['elbo']:.2f} | {r['log_px']:.2f} ± {r['log_px_stderr']:.2f} | "
-                         f"{r['active_units']}/{len(r['kl_per_dim'])} | "
+                         f"{r['active_units']}/{n} | {r['informative_units']}/{n} | "
                          f"{r['train_seconds']:.1f} |")
         return "\n".join(lines)
 
@@ -160,29 +164,79 @@ class TwoForcesAnalysis:
             side = int(round(math.sqrt(x.shape[1])))
             shape = (side, side) if side * side == x.shape[1] else None
         run = train_sweep(train_x, test_x, cfg, progress=self.progress)
-        test_x = test_x.to(next(run.models[0].parameters()).device)
-        rows = [self._measure(beta, model, test_x, run) for beta, model in
-                zip(run.betas, run.models, strict=True)]
+        test_x = run.test_x  # on the models' device, binarized as the config says
+        measured = [self._measure(beta, model, test_x, run) for beta, model in
+                    zip(run.betas, run.models, strict=True)]
+        rows = [row for row, _ in measured]
         meta = {"n_train": len(train_x), "n_test": len(test_x), "epochs": cfg.epochs,
                 "k_eval": cfg.k_eval, "vectorized": cfg.vectorized,
                 "seconds": run.seconds, "train_seconds": run.train_seconds,
-                "objective": dataclasses.asdict(cfg.objective)}
-        return TwoForcesResult(rows, run, sweep_spec(cfg, train_x.shape[1]), test_x, shape, meta)
+                "objective": dataclasses.asdict(cfg.objective), "binarize": cfg.binarize}
+        return TwoForcesResult(rows, run, sweep_spec(cfg, train_x.shape[1]), test_x, shape, meta,
+                               [per for _, per in measured])
 
-    def _measure(self, beta: float, model, test_x: torch.Tensor, run: SweepRun) -> dict:
-        """One row: the test ELBO's two terms, IWAE-k log p(x), activity and KL per unit."""
+    def _measure(self, beta: float, model, test_x: torch.Tensor,
+                 run: SweepRun) -> tuple[dict, dict]:
+        """One row (the test ELBO's two terms, IWAE-k log p(x), activity and KL per unit) and
+        the per-image values behind it."""
         gen = torch.Generator(device=test_x.device).manual_seed(self.config.seed + 7)
-        ev = evaluate_elbo(model, test_x, generator=gen)
-        ll = monte_carlo_mean(iwae_per_example(model, test_x, self.config.k_eval,
-                                               generator=gen).double())
+        per = per_example_elbo(model, test_x, draws=ELBO_DRAWS, generator=gen)
+        per["log_px"] = iwae_per_example(model, test_x, self.config.k_eval,
+                                         generator=gen).double().cpu()
+        ll = monte_carlo_mean(per["log_px"])
         kl_dims, mu = kl_per_dimension(model, test_x)
         n_active, activity = active_units(mu)
-        return {"beta": beta, "elbo": ev["elbo"], "reconstruction": ev["reconstruction"],
-                "kl": ev["kl"], "log_px": ll.estimate.item(), "log_px_stderr": ll.stderr.item(),
-                "active_units": n_active, "activity": activity.tolist(),
-                "kl_per_dim": kl_dims.tolist(),
-                # this model's share of the training steps' seconds (no evaluation)
-                "train_seconds": run.train_seconds / len(run.betas)}
+        row = {"beta": beta, **{k: per[k].mean().item() for k in ("elbo", "reconstruction", "kl")},
+               "log_px": ll.estimate.item(), "log_px_stderr": ll.stderr.item(),
+               "active_units": n_active, "activity": activity.tolist(),
+               "informative_units": int((kl_dims > INFORMATIVE_UNIT_NATS).sum()),
+               "kl_per_dim": kl_dims.tolist(),
+               # this model's share of the training steps' seconds (no evaluation)
+               "train_seconds": run.train_seconds / len(run.betas)}
+        return row, per
 
 
-__all__ = ["TRAVERSAL_VALUES", "TwoForcesAnalysis", "TwoForcesPictures", "TwoForcesResult"]
+# draws of z per test image behind the per-image ELBO (the reconstruction term's noise)
+ELBO_DRAWS = 8
+# a unit "carries information" when its KL(q(z_j|x) ‖ p(z_j)), averaged over the data, exceeds
+# this many nats; a second, finer view than Burda's activity Var_x E_q[z_j] > 0.01, which counts
+# a unit whose posterior mean moves at all (see ACTIVE_UNIT_THRESHOLD)
+INFORMATIVE_UNIT_NATS = 0.1
+
+
+@torch.no_grad()
+def per_example_elbo(model, x: torch.Tensor, *, draws: int = ELBO_DRAWS,
+                     generator: torch.Generator | None = None) -> dict:
+    """Per-example ELBO, reconstruction E_q log p(x|z) (each the mean of ``draws`` samples of
+    z) and analytic KL, as float64 CPU tensors of shape (N,), in nats."""
+    parts = {"elbo": [], "reconstruction": [], "kl": []}
+    for xb in x.split(1000):
+        rs = [model.compute_elbo(xb, generator=generator) for _ in range(draws)]
+        for key in parts:
+            parts[key].append(torch.stack([getattr(r, key) for r in rs]).double().mean(0).cpu())
+    return {key: torch.cat(v) for key, v in parts.items()}
+
+
+def encoder_forces(model, x: torch.Tensor, beta: float, *,
+                   generator: torch.Generator | None = None) -> dict:
+    r"""The two forces on the encoder, measured: the gradients, with respect to the encoder's
+    parameters φ, of the batch-mean distortion :math:`g_D = \nabla_\phi D` and of the weighted
+    rate :math:`g_R = \beta\nabla_\phi R` (one reparameterized sample per image, noise from
+    ``generator``). Returns their norms, the norm of their sum and the cosine of the angle
+    between them. At a stationary point of :math:`D + \beta R` the encoder's gradient
+    vanishes, so :math:`g_D = -g_R`: equal norms, cosine −1 (force balance). ``x`` (N, D)
+    images; norms in nats per unit of parameter."""
+    params = [p for p in model.encoder.parameters() if p.requires_grad]
+    res = model.compute_elbo(x, generator=generator)
+    g_d = torch.autograd.grad(-res.reconstruction.mean(), params, retain_graph=True)
+    g_r = torch.autograd.grad(beta * res.kl.mean(), params)
+    g_d = torch.cat([g.flatten() for g in g_d]).double()
+    g_r = torch.cat([g.flatten() for g in g_r]).double()
+    n_d, n_r = g_d.norm().item(), g_r.norm().item()
+    cosine = (g_d @ g_r).item() / (n_d * n_r) if n_d > 0 and n_r > 0 else math.nan
+    return {"beta": beta, "distortion_norm": n_d, "rate_norm": n_r, "cosine": cosine,
+            "total_norm": (g_d + g_r).norm().item()}
+
+
+__all__ = ["ELBO_DRAWS", "INFORMATIVE_UNIT_NATS", "TRAVERSAL_VALUES", "TwoForcesAnalysis",
+           "TwoForcesPictures", "TwoForcesResult", "encoder_forces", "per_example_elbo"]

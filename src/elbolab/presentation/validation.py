@@ -1,8 +1,19 @@
-"""A tiny record of numerical checks: name, lab part, value, tolerance, passed.
+"""A tiny record of numerical checks: name, lab part, kind, value, comparator, tolerance,
+passed.
 
 The notebook logs every check it makes here; ``elbolab lab`` writes the records to
 ``metrics.json`` (key ``validations``) and prints them as a table, so any tool can read what
-the lab verified.
+the lab verified. Every record says what kind of evidence it is (:data:`KINDS`):
+
+- ``identity``: an exact relation, held to a float-precision bound;
+- ``oracle``: against an independent implementation or a published number (scipy,
+  torch.distributions, mpmath, quadrature, a paper's equation written out again);
+- ``statistical``: a z-score or a test with a stated null, its tolerance from the standard
+  error (4 SE unless the detail says otherwise);
+- ``demonstration``: illustrates a behaviour the text describes; not a proof, and never the
+  only evidence for a claim.
+
+``detail`` says where the tolerance comes from.
 """
 
 from __future__ import annotations
@@ -14,12 +25,15 @@ from dataclasses import asdict, dataclass, field
 from ..io import atomic_write_json
 
 PARTS = ("intractable", "kl", "jensen", "elbo", "training", "two_forces", "diffusion")
+KINDS = ("identity", "oracle", "statistical", "demonstration")
 
 
 @dataclass(frozen=True)
 class Validation:
     """One check. ``value`` is the measured statistic, ``tolerance`` the bound it is held to
-    (``passed`` says whether it held); ``detail`` explains the comparison in words."""
+    through ``comparator`` (``"<="``, ``">="``, or ``"custom"`` when the caller decided;
+    ``passed`` says whether it held); ``kind`` is one of :data:`KINDS`; ``detail`` explains
+    the comparison and where the tolerance comes from."""
 
     name: str
     part: str
@@ -27,6 +41,8 @@ class Validation:
     tolerance: float
     passed: bool
     detail: str = ""
+    kind: str = "demonstration"
+    comparator: str = "custom"
 
 
 @dataclass
@@ -36,28 +52,35 @@ class ValidationLog:
     records: list[Validation] = field(default_factory=list)
 
     def record(
-        self, name: str, part: str, value: float, tolerance: float, passed: bool, detail: str = ""
+        self, name: str, part: str, value: float, tolerance: float, passed: bool,
+        detail: str = "", *, kind: str, comparator: str = "custom",
     ) -> Validation:
         """Append a check whose pass/fail the caller decided."""
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         value = float(value)
         rec = Validation(name, part, value, float(tolerance), bool(passed) and math.isfinite(value),
-                         detail)
+                         detail, kind, comparator)
         self.records.append(rec)
         return rec
 
     def at_most(
-        self, name: str, part: str, value: float, tolerance: float, detail: str = ""
+        self, name: str, part: str, value: float, tolerance: float, detail: str = "", *,
+        kind: str,
     ) -> Validation:
         """Pass when ``value <= tolerance`` (an error, a distance, a z-score magnitude)."""
-        return self.record(name, part, value, tolerance, float(value) <= tolerance, detail)
+        return self.record(name, part, value, tolerance, float(value) <= tolerance, detail,
+                           kind=kind, comparator="<=")
 
     def at_least(
-        self, name: str, part: str, value: float, tolerance: float, detail: str = ""
+        self, name: str, part: str, value: float, tolerance: float, detail: str = "", *,
+        kind: str,
     ) -> Validation:
         """Pass when ``value >= tolerance`` (a p-value, a count that must be reached)."""
-        return self.record(name, part, value, tolerance, float(value) >= tolerance, detail)
+        return self.record(name, part, value, tolerance, float(value) >= tolerance, detail,
+                           kind=kind, comparator=">=")
 
     def close(
         self,
@@ -68,12 +91,21 @@ class ValidationLog:
         rtol: float = 0.0,
         atol: float = 0.0,
         detail: str = "",
+        *,
+        kind: str,
     ) -> Validation:
         """Pass when ``|value - target| <= atol + rtol·|target|``; records the absolute error."""
         err = abs(float(value) - float(target))
         tol = atol + rtol * abs(float(target))
         text = detail or f"|{float(value):.6g} - {float(target):.6g}|"
-        return self.record(name, part, err, tol, err <= tol, text)
+        return self.record(name, part, err, tol, err <= tol, text, kind=kind, comparator="<=")
+
+    def z_within(
+        self, name: str, part: str, z: float, bound: float = 4.0, detail: str = "",
+    ) -> Validation:
+        """A statistical check: pass when ``|z| <= bound`` (4 SE unless stated)."""
+        return self.at_most(name, part, abs(float(z)), bound,
+                            detail or f"|z| <= {bound:g} standard errors", kind="statistical")
 
     @property
     def all_passed(self) -> bool:
@@ -93,10 +125,11 @@ class ValidationLog:
 
 def format_table(validations: list[dict]) -> str:
     """Render validation dicts as an aligned text table with a pass count at the end."""
-    header = ("check", "part", "value", "tolerance", "result")
+    header = ("check", "part", "kind", "value", "", "tolerance", "result")
     rows = [
-        (v["name"], v["part"], f"{v['value']:.3g}", f"{v['tolerance']:.3g}",
-         "pass" if v["passed"] else "FAIL")
+        (v["name"], v["part"], v.get("kind", "?"), f"{v['value']:.3g}",
+         {"<=": "≤", ">=": "≥"}.get(v.get("comparator", "custom"), "?"),
+         f"{v['tolerance']:.3g}", "pass" if v["passed"] else "FAIL")
         for v in validations
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
@@ -105,8 +138,10 @@ def format_table(validations: list[dict]) -> str:
     out = [line.format(*header), line.format(*("-" * w for w in widths))]
     out += [line.format(*r) for r in rows]
     n_pass = sum(v["passed"] for v in validations)
-    out.append(f"{n_pass}/{len(validations)} validations passed")
+    kinds = {k: sum(v.get("kind") == k for v in validations) for k in KINDS}
+    out.append(f"{n_pass}/{len(validations)} validations passed ("
+               + ", ".join(f"{n} {k}" for k, n in kinds.items()) + ")")
     return "\n".join(out)
 
 
-__all__ = ["PARTS", "Validation", "ValidationLog", "format_table"]
+__all__ = ["KINDS", "PARTS", "Validation", "ValidationLog", "format_table"]

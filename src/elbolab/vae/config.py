@@ -89,8 +89,10 @@ class TrainConfig:
     lr_decay: float = option(0.95, "per-epoch factor of the exponential schedule")
     adam_eps: float = option(1e-8, "Adam's epsilon")
     beta: float = option(1.0, "weight of the KL term")
-    binarize: str = option("none", "binarize the pixels (static: once; dynamic: every epoch)",
-                           choices=BINARIZE)
+    binarize: str = option(
+        "auto", "binarize the pixels (static: once; dynamic: every epoch; auto: dynamic for the "
+        "Bernoulli likelihood, which is normalized only for binary images)",
+        choices=("auto", *BINARIZE))
     device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
     seed: int = option(0, "random seed")
     data_dir: str | None = option(None, "data folder (default: $ELBOLAB_DATA_DIR or the user "
@@ -110,7 +112,7 @@ class TrainConfig:
         self.objective = _as_objective(self.objective)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("backward", self.backward, BACKWARDS)
-        _choice("binarize", self.binarize, BINARIZE)
+        self.binarize = resolve_binarize(self.binarize, self.likelihood)
         compute_dtype(self.precision)  # validates it
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
@@ -122,6 +124,22 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def resolve_binarize(binarize: str, likelihood: str) -> str:
+    """``"auto"`` → ``"dynamic"`` for a Bernoulli decoder (Burda et al.'s protocol: then −ELBO
+    and log p(x) are likelihoods of binary images), ``"none"`` for a Gaussian one."""
+    _choice("binarize", binarize, ("auto", *BINARIZE))
+    if binarize == "auto":
+        return "dynamic" if likelihood == "bernoulli" else "none"
+    return binarize
+
+
+def is_normalized_likelihood(likelihood: str, binarize: str) -> bool:
+    """Whether a run's −ELBO and log p(x) are normalized likelihoods of its data: a Bernoulli
+    decoder on grey-level pixels (``binarize="none"``) is not (its "log p(x)" is a
+    cross-entropy, not comparable to binarized-MNIST results)."""
+    return likelihood != "bernoulli" or binarize != "none"
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
@@ -164,6 +182,9 @@ class SweepConfig:
                             choices=PRECISIONS)
     vectorized: bool = option(True, "train the β one after another (same seed) instead of all "
                                     "at once", flag="sequential")
+    binarize: str = option(
+        "auto", "binarize the pixels (auto = dynamic: every minibatch drawn afresh; the test set "
+        "once)", choices=("auto", *BINARIZE))
     k_eval: int = option(500, "importance samples for log p(x)", flag="k")
     device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
     seed: int = option(0, "random seed")
@@ -180,6 +201,7 @@ class SweepConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         _positive("lr", self.lr)
         compute_dtype(self.precision)
+        self.binarize = resolve_binarize(self.binarize, "bernoulli")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -255,7 +255,22 @@ def static_binarization(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return binarize(images, torch.Generator(device=images.device).manual_seed(seed))
 
 
+def binarize_split(train_x: torch.Tensor, test_x: torch.Tensor, mode: str,
+                   seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A run's images under binarization ``mode`` (one of :data:`BINARIZE`): the test set
+    binarized once (:func:`binarize_test_set`) unless ``"none"``; the training set once
+    (``"static"``) or left to the training loop, which draws each minibatch afresh with
+    :func:`binarize` (``"dynamic"``)."""
+    if mode not in BINARIZE:
+        raise ValueError(f"binarize must be one of {BINARIZE}, got {mode!r}")
+    if mode != "none":
+        test_x = binarize_test_set(test_x, seed)
+    if mode == "static":
+        train_x = static_binarization(train_x, seed=seed)
+    return train_x, test_x
+
+
 __all__ = ["BINARIZE", "DATASETS", "DataError", "ImageData", "KNOWN_SHA256", "MIRRORS",
            "SPLIT_FILES", "SYSTEM_DIRS", "TEST_BINARIZATION_SEED_OFFSET", "binarize",
-           "binarize_test_set", "default_data_dir", "download", "load_dataset",
+           "binarize_split", "binarize_test_set", "default_data_dir", "download", "load_dataset",
            "load_digits_split", "load_idx_split", "parse_idx", "read_idx", "static_binarization"]

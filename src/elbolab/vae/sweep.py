@@ -16,6 +16,7 @@ import torch
 from ..elbo import ELBOFramework
 from .backprop import elbo_gradients_per_dim
 from .config import SweepConfig, compute_dtype
+from .data import binarize, binarize_split
 from .device import resolve_device
 from .evaluation import evaluate_elbo
 from .models import ModelSpec, StackedMLPVAE, build_model
@@ -26,7 +27,8 @@ from .training import TrainingDiverged
 class SweepRun:
     """Models trained together (one per β) and their per-epoch test ELBO, reconstruction and
     KL (``history[k]``: one dict per epoch for β_k, keys ``epoch``, ``test_elbo``,
-    ``test_reconstruction``, ``test_kl``)."""
+    ``test_reconstruction``, ``test_kl``), and the test images they were evaluated on
+    (binarized once when the config binarizes)."""
 
     betas: list[float]
     models: list[ELBOFramework]
@@ -35,6 +37,7 @@ class SweepRun:
     # epoch_seconds[e]: the optimization steps of epoch e, summed over the models' groups
     # (one group when all β train at once, one per β otherwise)
     epoch_seconds: list[float]
+    test_x: torch.Tensor | None = None
 
     @property
     def train_seconds(self) -> float:
@@ -53,14 +56,15 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor,
     another with the same seed (the reference the vectorized run must reproduce). Every model
     starts from the same initialization (``torch.manual_seed(seed)``) and sees the same
     minibatches and noise. ``precision="bfloat16"`` runs the matrix products in bfloat16.
-    ``train_x`` and ``test_x`` are (N, D) images in [0, 1]."""
+    ``train_x`` and ``test_x`` are (N, D) images in [0, 1], binarized as ``config.binarize``
+    says (dynamic: each minibatch drawn afresh from the run's generator)."""
     from tqdm.auto import tqdm
 
     cfg = config or SweepConfig()
     dtype = compute_dtype(cfg.precision)
     betas, objective, spec = list(cfg.betas), cfg.objective, sweep_spec(cfg, train_x.shape[1])
     dev = resolve_device(cfg.device)
-    train_x, test_x = train_x.to(dev), test_x.to(dev)
+    train_x, test_x = binarize_split(train_x.to(dev), test_x.to(dev), cfg.binarize, cfg.seed)
     groups = [list(range(len(betas)))] if cfg.vectorized else [[k] for k in range(len(betas))]
     history: list[list[dict]] = [[] for _ in betas]
     models: list[ELBOFramework | None] = [None] * len(betas)
@@ -84,8 +88,9 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor,
                 def weights(kl_dims, _step=step, _betas=group_betas):
                     return objective.kl_weights(kl_dims, _betas, _step)[0]
 
+                xb = binarize(train_x[idx], gen) if cfg.binarize == "dynamic" else train_x[idx]
                 with torch.no_grad():  # the per-epoch test evaluation reports the values
-                    elbo_gradients_per_dim(model, train_x[idx], weights, generator=gen,
+                    elbo_gradients_per_dim(model, xb, weights, generator=gen,
                                            reconstruction=False, compute_dtype=dtype)
                 opt.step()
             epoch_seconds[e] += time.perf_counter() - t0
@@ -103,7 +108,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor,
         for j, k in enumerate(group):
             models[k] = model.model(j)
     bar.close()
-    return SweepRun(betas, models, history, time.perf_counter() - start, epoch_seconds)
+    return SweepRun(betas, models, history, time.perf_counter() - start, epoch_seconds, test_x)
 
 
 __all__ = ["SweepRun", "sweep_spec", "train_sweep"]

@@ -31,7 +31,7 @@ from ..kl import standard_normal_kl_per_dim
 from . import backprop
 from .checkpoint import CHECKPOINT, INTERRUPTED, load_checkpoint, save_checkpoint, write_metrics
 from .config import TrainConfig, compute_dtype, learning_rate
-from .data import ImageData, binarize, binarize_test_set, load_dataset, static_binarization
+from .data import ImageData, binarize, binarize_split, load_dataset
 from .device import resolve_device
 from .evaluation import evaluate_elbo
 from .models import ModelSpec, build_model, preset_spec
@@ -105,10 +105,7 @@ def prepare_data(config: TrainConfig, device: torch.device | str = "cpu", *,
     test = test or load_dataset(cfg.dataset, "test", cfg.data_dir)
     train_x = train.images[: cfg.train_subset].to(device)
     test_x = test.images[: cfg.test_subset].to(device)
-    if cfg.binarize != "none":
-        test_x = binarize_test_set(test_x, cfg.seed)
-    if cfg.binarize == "static":
-        train_x = static_binarization(train_x, seed=cfg.seed)
+    train_x, test_x = binarize_split(train_x, test_x, cfg.binarize, cfg.seed)
     return RunData(train.name, train.shape, train_x, test_x, train.labels[: cfg.train_subset],
                    test.labels[: cfg.test_subset])
 

@@ -136,8 +136,39 @@ def plot_rd_learning_curves(labels: Sequence[str], history: Sequence[Sequence[di
     return fig
 
 
+def plot_encoder_forces(forces: Sequence[dict]) -> Figure:
+    """The two forces on the encoder per β (rows of
+    :func:`~elbolab.parts.two_forces.encoder_forces`): left, the norms of the distortion
+    gradient, the weighted rate gradient and their sum; right, the cosine of the angle between
+    the two (−1: exactly opposed, the balance of a stationary point)."""
+    rows = [f for f in forces if f["beta"] > 0]
+    betas = [f["beta"] for f in rows]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.6), layout="constrained")
+        ax.plot(betas, [f["distortion_norm"] for f in rows], "o-", color=COLORS["exact"],
+                label=r"distortion $\|\nabla_\phi D\|$")
+        ax.plot(betas, [f["rate_norm"] for f in rows], "s-", color=COLORS["q"],
+                label=r"rate $\|\beta\nabla_\phi R\|$")
+        ax.plot(betas, [f["total_norm"] for f in rows], "^--", color="0.45",
+                label=r"sum $\|\nabla_\phi (D + \beta R)\|$")
+        ax.set_xscale("log")
+        ax.set_xlabel("β")
+        ax.set_ylabel("gradient norm on the encoder")
+        ax.set_title("The two forces on the encoder")
+        ax.legend(fontsize=8)
+        ax2.plot(betas, [f["cosine"] for f in rows], "o-", color=COLORS["mc"])
+        ax2.axhline(-1.0, color="0.6", lw=0.8, ls=":")
+        ax2.axhline(0.0, color="0.6", lw=0.8)
+        ax2.set_xscale("log")
+        ax2.set_ylim(-1.05, 0.3)
+        ax2.set_xlabel("β")
+        ax2.set_ylabel("cos angle(∇D, β∇R)")
+        ax2.set_title("They pull in opposite directions")
+    return fig
+
+
 __all__ = ["plot_rate_distortion", "plot_beta_images", "plot_latent_traversals",
-           "plot_kl_per_dimension", "plot_rd_learning_curves",
+           "plot_kl_per_dimension", "plot_rd_learning_curves", "plot_encoder_forces",
            "two_forces_figures"]
 
 
