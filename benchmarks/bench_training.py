@@ -60,7 +60,9 @@ def main() -> None:
     to_u8 = lambda d: (d.images.reshape(-1, 28, 28) * 255).round().to(torch.uint8).numpy()  # noqa: E731
     baseline = BaselineRun(to_u8(train), to_u8(test), device=args.device)
     def trainer(name: str, **options) -> Trainer:
-        cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=1, **options)
+        # grey-level pixels, as the PyTorch example trains: same data, same loss, side by side
+        cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=1, binarize="none",
+                          **options)
         return Trainer.from_config(cfg, f"/tmp/elbolab-bench-training{name}", train=train,
                                    test=test, progress=False)
 

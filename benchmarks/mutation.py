@@ -72,10 +72,18 @@ MUTANTS = [
            "densities.py",
            "return torch.logsumexp(a, dim=dim) - math.log(n)",
            "return torch.log(torch.exp(a).mean(dim=dim))"),
+    Mutant("log_mean_exp_without_log_n", "log-sum-exp taken for the log-mean-exp (the − log n "
+           "forgotten)", "densities.py",
+           "return torch.logsumexp(a, dim=dim) - math.log(n)",
+           "return torch.logsumexp(a, dim=dim)"),
     Mutant("reparameterize_variance_as_std", "z = μ + σ²ε (the variance as the scale)",
            "elbo.py",
            "return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)",
            "return torch.addcmul(mu, torch.exp(logvar), eps)"),
+    Mutant("reparameterize_forgets_mean", "z = σε: the mean left out of the reparameterized "
+           "sample", "elbo.py",
+           "return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)",
+           "return torch.exp(0.5 * logvar) * eps + 0 * mu"),
     # -- KL divergences --------------------------------------------------------------------
     Mutant("kl_mean_term_doubled", "missing ½ on the Gaussian KL's mean term", "kl.py",
            "z = (mu1 - mu2) * torch.exp(logvar2.mul(-0.5).sub_(0.5 * LN2))",
@@ -94,7 +102,26 @@ MUTANTS = [
            ".log()",
            "torch.diagonal(l1, dim1=-2, dim2=-1).log() - torch.diagonal(l2, dim1=-2, dim2=-1)"
            ".log()"),
+    Mutant("kl_log_ratio_sign", "the log-variance term of the Gaussian KL with its sign "
+           "flipped (½(e^r − 1 + r): log σ₁/σ₂ for log σ₂/σ₁)", "kl.py",
+           "out = (torch.expm1(r) - r).mul_(0.5)", "out = (torch.expm1(r) + r).mul_(0.5)"),
+    Mutant("kl_prior_mean_over_latent", "KL to the prior averaged over latent units instead of "
+           "summed", "kl.py",
+           "return (0.5 * (mu * mu) + _half_expm1_minus_x(logvar)).sum(dim=-1)",
+           "return (0.5 * (mu * mu) + _half_expm1_minus_x(logvar)).mean(dim=-1)"),
     # -- the ELBO and its estimators -------------------------------------------------------
+    Mutant("event_dims_mean_not_sum", "a mean over the event dimensions (pixels) where the "
+           "log-likelihood needs their sum", "densities.py",
+           "return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims > 0 else t",
+           "return t.mean(dim=tuple(range(-event_dims, 0))) if event_dims > 0 else t"),
+    Mutant("iwae_bound_as_mean_log_weight", "the IWAE bound as the mean of the log-weights "
+           "(the ELBO again) instead of their log-mean-exp", "estimators.py",
+           "return log_mean_exp(log_weights, dim=dim, validate=validate)",
+           "return log_weights.mean(dim=dim)"),
+    Mutant("mc_stderr_n_for_sqrt_n", "Monte Carlo standard error s/n instead of s/√n",
+           "estimators.py",
+           "se = values.std(dim=dim, correction=1) / math.sqrt(n)",
+           "se = values.std(dim=dim, correction=1) / n"),
     Mutant("elbo_kl_sign", "ELBO = reconstruction + KL (a sign flip)", "elbo.py",
            "return ELBOResult(rec - kl, rec, kl, mu, logvar, z)",
            "return ELBOResult(rec + kl, rec, kl, mu, logvar, z)"),
@@ -113,6 +140,17 @@ MUTANTS = [
     Mutant("stream_log_n_minus_one", "n − 1 for n in the streaming log-mean-exp", "estimators.py",
            "log_mean = safe + torch.log(self.s) - math.log(self.n)",
            "log_mean = safe + torch.log(self.s) - math.log(self.n - 1 + 1e-300)"),
+    Mutant("reverse_kl_without_entropy", "reverse-KL fit that forgets q's entropy (maximizes "
+           "E_q log p alone)", "variational.py",
+           "return -(log_target(z).mean(0) + log_std.sum(-1)).sum()",
+           "return -(log_target(z).mean(0)).sum()"),
+    Mutant("reverse_sample_detached", "the reverse-KL fit's sample detached from the mean (no "
+           "pathwise gradient reaches it)", "variational.py",
+           "z = mean + log_std.exp() * eps", "z = mean.detach() + log_std.exp() * eps"),
+    Mutant("forward_fit_minimizes_reverse_kl", "the two KL directions swapped: the forward fit "
+           "minimizes KL(q‖p)", "parts/asymmetry.py",
+           "loss = forward_kl_loss(lambda n: target.sample(n, generator), n_samples)",
+           "loss = reverse_kl_loss(target.log_prob, n_samples, generator=generator)"),
     # -- Part 1's exact answers --------------------------------------------------------------
     Mutant("linear_marginal_logdet_half", "log det C from the Cholesky diagonal without the "
            "factor 2", "parts/latent_models.py",
@@ -122,10 +160,25 @@ MUTANTS = [
            "1/σ²", "parts/latent_models.py",
            "rhs = ((xb - self.b) @ self.W).T * math.exp(-self.noise_logvar)  # (L, B)",
            "rhs = ((xb - self.b) @ self.W).T  # (L, B)"),
+    Mutant("expected_loglik_without_trace", "E_q log p(x|z) of the linear model without the "
+           "trace term (q's spread forgotten)", "parts/latent_models.py",
+           "+ ((resid * resid).sum(-1) + trace) * math.exp(-self.noise_logvar))",
+           "+ (resid * resid).sum(-1) * math.exp(-self.noise_logvar))"),
+    Mutant("lognormal_mean_missing_half", "log E[X] of a log-normal as μ + σ² (the ½ "
+           "forgotten)", "parts/jensen.py",
+           "mu, mu + sigma**2 / 2)", "mu, mu + sigma**2)"),
+    Mutant("posterior_precision_as_covariance", "the posterior's precision factor used as its "
+           "covariance factor (A for A⁻¹)", "parts/latent_models.py",
+           "return GaussianProposal(mean, torch.linalg.cholesky(cov))",
+           "return GaussianProposal(mean, la)"),
+    Mutant("gamma_elog_as_log_mean", "E[log X] of a Gamma taken as log E[X] (digamma "
+           "forgotten)", "parts/jensen.py",
+           "float(special.digamma(shape)) + math.log(scale),",
+           "math.log(shape) + math.log(scale),"),
     # -- training ----------------------------------------------------------------------------
-    Mutant("backprop_kl_logvar_gradient", "∂KL/∂logvar = ½(σ² + 1) instead of ½(σ² − 1) in "
+    Mutant("backprop_kl_logvar_missing_half", "∂KL/∂logvar = σ² − 1 instead of ½(σ² − 1) in "
            "the written-out backward pass", "vae/backprop.py",
-           "kl_grad = torch.square(std).sub_(1.0)", "kl_grad = torch.square(std).add_(1.0)"),
+           "g_logvar.addcmul_(kl_grad, w, value=0.5)", "g_logvar.addcmul_(kl_grad, w, value=1.0)"),
     Mutant("warmup_never_capped", "KL warm-up ramp step/T without the cap at 1",
            "vae/objectives.py",
            "ramp = min(1.0, step / self.warmup_steps)", "ramp = step / self.warmup_steps"),
@@ -137,8 +190,21 @@ MUTANTS = [
     Mutant("capacity_sign", "capacity penalty pushing the KL away from C (sign flipped)",
            "vae/objectives.py",
            "sign = torch.sign(kl - c).view(-1, 1, 1)", "sign = torch.sign(c - kl).view(-1, 1, 1)"),
+    Mutant("sweep_betas_reversed", "the β values assigned to the stacked models in reverse "
+           "order", "vae/sweep.py",
+           "group_betas = torch.tensor([betas[k] for k in group], device=dev)",
+           "group_betas = torch.tensor([betas[k] for k in reversed(group)], device=dev)"),
     Mutant("bits_per_dim_log10", "bits/dim with log 10 instead of log 2", "vae/evaluation.py",
            "return nats / (dim * math.log(2))", "return nats / (dim * math.log(10))"),
+    Mutant("binarize_by_threshold", "binarization by thresholding at ½ instead of a Bernoulli "
+           "draw", "vae/data.py",
+           "return torch.bernoulli(images, generator=generator)",
+           "return (images > 0.5).to(images.dtype)"),
+    Mutant("conv_decoder_relu_on_logits", "an activation after the conv decoder's last layer "
+           "(ReLU on the logits)", "vae/models.py",
+           "self.head = nn.Sequential(nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),",
+           "self.head = nn.Sequential(nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1), "
+           "nn.ReLU(),"),
     Mutant("no_binarization", "Bernoulli decoder trained on grey levels (binarize is a no-op)",
            "vae/data.py",
            "return torch.bernoulli(images, generator=generator)", "return images.clone()"),
@@ -160,6 +226,9 @@ MUTANTS = [
            "diffusion/schedules.py",
            "hi = 0.02 * scale if beta_end is None else beta_end",
            "hi = 0.002 * scale if beta_end is None else beta_end"),
+    Mutant("ddpm_sampling_without_noise", "ancestral sampling that forgets the noise "
+           "(x_{t−1} = μ_θ at every step)", "diffusion/ddpm.py",
+           "x = mean + torch.exp(0.5 * logvar) * noise", "x = mean + 0 * noise"),
     Mutant("discretized_bin_width", "8-bit bins of half-width 1/256 instead of 1/255 (off by "
            "one level)", "densities.py",
            "half = 1.0 / (bins - 1)", "half = 1.0 / bins"),
@@ -211,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", help="keep the mutated copies and lab outputs in this folder")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per lab run")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
+    ap.add_argument("--baseline-only", action="store_true", help="only the unmutated run")
+    ap.add_argument("--merge", action="store_true",
+                    help="add these results to the existing .json (same names replaced) and "
+                         "rewrite the table from all of them")
     ap.add_argument("--out", default=str(RESULTS / "mutation_cpu"),
                     help="results path without extension (.md and .json are written)")
     args = ap.parse_args(argv)
@@ -219,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m.name:<38} {m.file:<24} {m.bug}")
         return 0
     chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.baseline_only:
+        chosen = []
     unknown = set(args.only or ()) - {m.name for m in MUTANTS}
     if unknown:
         raise SystemExit(f"unknown mutants: {sorted(unknown)}")
@@ -250,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(chosen)}] {m.name:<38} {verdict} ({r['seconds']:.0f} s)", flush=True)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    if args.merge and Path(args.out).with_suffix(".json").exists():
+        old = json.loads(Path(args.out).with_suffix(".json").read_text())
+        names = {r["name"] for r in records}
+        order = {m.name: i for i, m in enumerate(MUTANTS)}  # mutants no longer listed drop out
+        records = [r for r in old["mutants"] if r["name"] not in names and r["name"] in order
+                   ] + records
+        records.sort(key=lambda r: order.get(r["name"], len(order)))
+        baseline = baseline or old.get("baseline")
     write_report(records, baseline, Path(args.out), argv or sys.argv[1:])
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -272,8 +355,9 @@ def write_report(records: list[dict], baseline: dict | None, out: Path,
     lines = [
         "# Mutation testing of the lab (quick mode, CPU)",
         "",
-        f"Command: `python benchmarks/mutation.py {' '.join(argv)}`".rstrip() + " "
-        f"(ELBOLAB_DATA_DIR={os.environ.get('ELBOLAB_DATA_DIR', 'unset')}).",
+        "Reproduce: `ELBOLAB_DATA_DIR=../shared/data .venv/bin/python benchmarks/mutation.py` "
+        f"(every mutant; this file was last written by `mutation.py {' '.join(argv)}`, data "
+        f"{'MNIST' if os.environ.get('ELBOLAB_DATA_DIR') else 'the default folder'}).",
         "",
         f"- mutants: {len(records)}; caught by at least one validation: **{caught}**; "
         f"stopped the notebook with an exception: {crashed}; not caught: "

@@ -98,3 +98,13 @@ def test_model_marginal_is_float64_throughout():
         c_np = M @ c_np @ M.T + np.exp(tb.logvar[t].item()) * np.eye(2)
     np.testing.assert_allclose(mu.numpy(), m_np, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(cov.numpy(), 0.5 * (c_np + c_np.T), rtol=1e-12, atol=1e-14)
+
+
+def test_bound_sign_elbo_is_minus_the_total_and_below_the_log_likelihood():
+    # Ho et al.'s terms are losses: total = -ELBO >= -log p; .elbo has the library's sign
+    cov = torch.tensor([[1.0, 0.3], [0.3, 0.8]], dtype=torch.float64)
+    tb = GaussianTestBed(torch.zeros(2, dtype=torch.float64), cov, linear_schedule(50), "beta")
+    x0 = tb.sample(64, torch.Generator().manual_seed(0))
+    bound = tb.bound_terms(x0)
+    assert torch.equal(bound.elbo, -bound.total)
+    assert (bound.elbo <= tb.log_likelihood(x0) + 1e-12).all()

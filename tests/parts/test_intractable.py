@@ -13,6 +13,7 @@ from elbolab.estimators import MonteCarloEstimate
 from elbolab.parts.intractable import (
     IntractableLikelihoodDemo,
     naive_mc_sweep,
+    quadrature_log_marginal,
     samples_for_accuracy,
     underflow_table,
 )
@@ -131,3 +132,35 @@ def test_million_sample_estimates_on_784_dim_data_stay_under_1_gib(decoder, n):
     )
     peak = int(out.stdout.strip())
     assert peak < 2**30, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2])
+def test_quadrature_is_exact_on_the_linear_model(latent_dim, gen):
+    # the midpoint rule on a Gaussian integrand converges spectrally: float64 rounding remains
+    m = IntractableLikelihoodDemo(latent_dim, 9, "linear", 0.5, seed=2)
+    x = m.sample_data(5, gen)
+    err = (quadrature_log_marginal(m.model, x, points=601) - m.exact_log_marginal(x)).abs()
+    assert err.max() < 1e-10
+
+
+def test_quadrature_confirms_the_mlp_reference_within_its_error_bar(gen):
+    m = IntractableLikelihoodDemo(2, 12, "mlp", 0.5, seed=0)
+    x = m.sample_data(4, gen)
+    quad = quadrature_log_marginal(m.model, x)
+    # halving the step changes nothing: the rule has converged
+    assert (quad - quadrature_log_marginal(m.model, x, points=2401)).abs().max() < 1e-9
+    ref = m.reference_log_marginal(x, 50_000, generator=gen)
+    assert ref.z_score(quad).abs().max() < 4
+
+
+def test_quadrature_refuses_more_than_two_latent_dimensions(demo):
+    with pytest.raises(ValueError, match="latent dimension of 1 or 2"):
+        quadrature_log_marginal(demo.model, torch.zeros(1, 7, dtype=f64))
+
+
+def test_sweep_rows_report_honest_z_scores_where_naive_mc_works(gen):
+    rows = naive_mc_sweep((1,), (10_000,), data_dim=16, n_data=64, seed=1, generator=gen)
+    # |error| / SE is half-normal when the error bar is honest: median 0.674, and the median
+    # of 64 has SE 1/(2 f(0.674) √64) = 0.098 (f the half-normal density), so 4 SE is 0.39
+    assert abs(rows[0]["median_abs_z"] - 0.674) < 0.39
+    assert rows[0]["max_abs_z"] < 4.5  # the largest of 64 |N(0,1)|: P(> 4.5) < 5e-4

@@ -199,8 +199,38 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert rc == 0
     res = json.loads((run / "evaluation_k50.json").read_text())
     assert res["n"] == 100 and res["log_px"] >= res["test_elbo"] - 2.0
+    assert res["normalized_likelihood"] is True  # binarized by default: a likelihood
+    assert "log p(x), IWAE k=50" in capsys.readouterr().out
     model, state = load_run(run, "cpu")
     assert state["epoch"] == 1
+    assert state["config"]["binarize"] == "dynamic"
+
+
+def test_grey_level_runs_are_not_called_likelihoods(tmp_path, capsys):
+    run = tmp_path / "grey"
+    common = ["--device", "cpu", "--data-dir", str(SHARED)]
+    assert main(["train", "--epochs", "1", "--train-subset", "300", "--test-subset", "50",
+                 "--binarize", "none", "--out", str(run), "--no-progress", *common]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--k", "5", *common]) == 0
+    out = capsys.readouterr().out
+    assert "grey levels" in out and "not a normalized likelihood" in out
+    assert "log p(x)" not in out.split("note:")[0]
+    assert json.loads((run / "evaluation_k5.json").read_text())["normalized_likelihood"] is False
+
+
+def test_binarize_auto_follows_the_likelihood():
+    from elbolab.vae.config import SweepConfig, is_normalized_likelihood
+
+    assert TrainConfig().binarize == "dynamic"
+    assert TrainConfig(likelihood="gaussian").binarize == "none"
+    assert TrainConfig(binarize="static").binarize == "static"
+    assert SweepConfig().binarize == "dynamic"
+    with pytest.raises(ValueError, match="binarize must be one of"):
+        SweepConfig(binarize="sometimes")
+    assert not is_normalized_likelihood("bernoulli", "none")
+    assert is_normalized_likelihood("bernoulli", "dynamic")
+    assert is_normalized_likelihood("gaussian", "none")
 
 
 def test_cli_evaluate_missing_run(tmp_path, capsys):

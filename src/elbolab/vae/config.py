@@ -221,4 +221,5 @@ class EvaluateConfig:
 
 
 __all__ = ["BACKWARDS", "LR_SCHEDULES", "PRECISIONS", "EvaluateConfig", "SweepConfig",
-           "TrainConfig", "compute_dtype", "learning_rate", "option"]
+           "TrainConfig", "compute_dtype", "is_normalized_likelihood", "learning_rate", "option",
+           "resolve_binarize"]
