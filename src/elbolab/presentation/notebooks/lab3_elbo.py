@@ -446,10 +446,14 @@ show(figures.kl.plot_kl_monte_carlo(ns, est, se, exact_kl), "kl_monte_carlo_conv
 # %% [markdown]
 # ### Full covariances
 #
-# With Cholesky factors $\Sigma = LL^\top$ the KL needs only triangular solves:
+# For $k$-dimensional Gaussians,
+# $$\mathrm{KL}\big(\mathcal N(\mu_1,\Sigma_1)\,\|\,\mathcal N(\mu_2,\Sigma_2)\big) = \tfrac12\Big[
+#   \operatorname{tr}(\Sigma_2^{-1}\Sigma_1) + (\mu_2-\mu_1)^\top\Sigma_2^{-1}(\mu_2-\mu_1) - k
+#   + \log\frac{\det\Sigma_2}{\det\Sigma_1}\Big].$$
+# With Cholesky factors $\Sigma = LL^\top$ it needs only triangular solves:
 # trace $\lVert L_2^{-1}L_1\rVert_F^2$, Mahalanobis $\lVert L_2^{-1}(\mu_2-\mu_1)\rVert^2$ and the
-# log-determinants from the diagonals. We check it against `torch.distributions` and against
-# Monte Carlo.
+# log-determinants from the diagonals ($\log\det\Sigma = 2\sum_i\log L_{ii}$). We check it
+# against `torch.distributions` and against Monte Carlo.
 
 # %%
 A = torch.randn(200, 5, 5, generator=gen, dtype=torch.float64)
@@ -1334,6 +1338,15 @@ for name, fig in figures.two_forces.two_forces_figures(tf, tf.pictures(seed=SEED
     show(fig, name)
 
 # %% [markdown]
+# Read the table and figures together: moving down the table, each step up in β trades nats of
+# rate for nats of distortion at the exchange rate β — the rate–distortion plane shows the
+# points on a convex curve; β = 0 buys a low distortion with a rate no model needs; the
+# reconstructions and prior samples show the same trade in pictures; the traversals show
+# which units still move the image; the KL per unit shows the information draining out of the
+# units (the "units with KL > 0.1 nat" column). The checks below make each
+# of these statements a number.
+
+# %% [markdown]
 # ### All β at once equals one β at a time
 #
 # The same sweep, sequentially with the same seed, on a small problem: the stacked run must
@@ -1424,6 +1437,23 @@ log.at_most("objectives' penalties = the papers' formulas, weights = their deriv
 show(figures.two_forces.plot_rd_learning_curves(
     list(runs), [r.history[0] for r in runs.values()], title="Objectives: "),
     "two_forces_objectives")
+plain = final["β = 5"]
+log.at_most("warm-up ends where plain beta = 5 ends (|rate difference|, nats)", "two_forces",
+            abs(final["β = 5, warm-up"]["test_kl"] - plain["test_kl"]), 1.0,
+            kind="demonstration")
+cap = final[f"capacity C → {capacity_target:g}"]
+log.at_least("capacity buys rate with worse distortion than plain beta = 5 (distortion "
+             "difference, nats)", "two_forces",
+             plain["test_reconstruction"] - cap["test_reconstruction"], 0.0,
+             kind="demonstration")
+
+# %% [markdown]
+# Read the printout and the curves: warm-up only delays the rate force, and once β is back to
+# 5 the run ends within a nat of plain β = 5 — at this budget it changes almost nothing. Free
+# bits keeps each unit's KL near λ, buying rate for lower distortion. Capacity annealing does
+# reach its target rate, but γ|KL − C| pushes the rate up whether or not the decoder can use
+# it: the distortion ends *worse* than plain β = 5 at several times the rate — a bad trade
+# here, which is why Burgess et al. tune C and γ per dataset.
 
 # %% [markdown]
 # ### Toward diffusion
@@ -1458,10 +1488,26 @@ show(figures.two_forces.plot_rd_learning_curves(
 # \;\underbrace{-\,\mathbb E_{q(x_1|x_0)}\log p_\theta(x_0|x_1)}_{L_0}.$$
 #
 # Each $L_{t-1}$ is a KL between two Gaussians — the same `gaussian_kl` the VAE uses — because
-# the posterior $q(x_{t-1}|x_t,x_0)$ is Gaussian (mean $\tilde\mu_t$, variance
-# $\tilde\beta_t$). $L_T$ is the VAE's rate term with nothing to learn, $L_0$ its
-# reconstruction. Where the VAE balances two forces with a learned encoder, diffusion fixes
-# the encoder and spends all its capacity on the decoder.
+# the posterior is Gaussian (Ho et al. 2020, Eqs. 6–7):
+# $$q(x_{t-1}\mid x_t,x_0)=\mathcal N(\tilde\mu_t,\tilde\beta_t I),\quad
+# \tilde\mu_t=\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}x_0
+#   +\frac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}x_t,\quad
+# \tilde\beta_t=\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t .$$
+# $L_T$ is the VAE's rate term with nothing to learn, $L_0$ its reconstruction. Where the VAE
+# balances two forces with a learned encoder, diffusion fixes the encoder and spends all its
+# capacity on the decoder.
+#
+# **From $L_{t-1}$ to ε-prediction.** With $p_\theta(x_{t-1}\mid x_t)=\mathcal N(\mu_\theta,
+# \sigma_t^2I)$ and fixed $\sigma_t$, the KL of two Gaussians leaves only the means:
+# $L_{t-1}=\frac{1}{2\sigma_t^2}\,\mathbb E\lVert\tilde\mu_t-\mu_\theta(x_t,t)\rVert^2+C$.
+# Substituting $x_0=(x_t-\sqrt{1-\bar\alpha_t}\,\varepsilon)/\sqrt{\bar\alpha_t}$ into
+# $\tilde\mu_t$ gives $\tilde\mu_t=\frac1{\sqrt{\alpha_t}}\big(x_t-\frac{\beta_t}{\sqrt{1-\bar
+# \alpha_t}}\varepsilon\big)$; parameterizing $\mu_\theta$ the same way with a network
+# $\varepsilon_\theta(x_t,t)$ turns the term into
+# $L_{t-1}=\frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}\,\mathbb E\lVert\varepsilon-
+# \varepsilon_\theta(x_t,t)\rVert^2+C$. Ho et al.'s $L_\text{simple}$ drops the weight:
+# $\mathbb E_{t,x_0,\varepsilon}\lVert\varepsilon-\varepsilon_\theta(\sqrt{\bar\alpha_t}x_0+
+# \sqrt{1-\bar\alpha_t}\,\varepsilon,\,t)\rVert^2$ — the loss the DDPM below trains on.
 
 # %%
 linear, cosine = linear_schedule(1000), cosine_schedule(1000)
@@ -1589,6 +1635,16 @@ log.z_within("sampled bound (core gaussian_kl) = closed form (|z-score|)", "diff
 show(figures.diffusion.plot_diffusion_testbed(profiles, gaps), "diffusion_testbed")
 
 # %% [markdown]
+# Read the printout: with $\sigma_t^2=\tilde\beta_t$ the gap stays above a nat even at the
+# largest $T$ (hundreds of times the optimal variance's), while $-\log p_\theta(x_0)$ equals the
+# data's $-\log q(x_0)$ to a few $10^{-4}$ nats. The model is right; the *bound* is slack. The
+# gap is $\mathrm{KL}\big(q(x_{1:T}\mid x_0)\,\|\,p_\theta(x_{1:T}\mid x_0)\big)$, and
+# $\tilde\beta_t$ — the reverse variance when $x_0$ is known — is too small for the true reverse
+# step of spread-out data at small $t$ ($\tilde\beta_1 = 0$), so every path pays there. Ho et
+# al. note the two fixed choices are the optima for a point mass ($\tilde\beta_t$) and for
+# $\mathcal N(0,I)$ data ($\beta_t$); the optimal variance (Bao et al. 2022) closes the gap.
+
+# %% [markdown]
 # ### The decoder for 8-bit data
 #
 # Images are discrete: Ho et al.'s $L_0$ gives each pixel value the probability mass of its bin
@@ -1658,7 +1714,7 @@ print(f"{steps} steps in {ddpm.seconds:.1f} s. Bound {bound.total.mean():.3f} na
 log.at_least("trained DDPM: bound >= data entropy (z-score of the paired excess)", "diffusion",
              excess.z_score(0.0).item(), -4.0, "paired per test point", kind="statistical")
 log.at_most("trained DDPM: bound within this many nats of the data entropy", "diffusion",
-            excess.estimate.item(), 1.5 if QUICK else 0.5, kind="demonstration")
+            excess.estimate.item(), 0.5, kind="demonstration")
 log.at_most("bits/dim of the bound = its mean in nats / (D ln 2), in numpy", "diffusion",
             abs(bound.bits_per_dim().item()
                 - bound.total.double().numpy().mean() / (2 * np.log(2))), 1e-6,
@@ -1666,7 +1722,7 @@ log.at_most("bits/dim of the bound = its mean in nats / (D ln 2), in numpy", "di
 samples = ddpm.model.sample(2000, 2, torch.Generator().manual_seed(SEED + 3))
 sample_ll = ring.log_prob(samples.double()).mean().item()
 log.at_least("DDPM samples lie on the data (mean log q(sample) minus mean log q(data), nats)",
-             "diffusion", sample_ll + entropy, -3.0 if QUICK else -0.5, kind="demonstration")
+             "diffusion", sample_ll + entropy, -0.5, kind="demonstration")
 
 # %% [markdown]
 # Lying on the data is one side. Samples that all sit on one mode, or collapse onto the mode
