@@ -13,10 +13,13 @@
 # %% [markdown]
 # # Lab 3 — The Evidence Lower Bound, executable
 #
-# Every claim in this notebook is a number computed by the `elbolab` library and checked
-# against an independent answer: a closed form, `torch.distributions`, `scipy.stats`, or a
-# Monte Carlo estimate with a stated standard error. Each check is logged and written to
-# `metrics.json`; `elbolab lab` prints them as a table and fails if one does not hold.
+# Every result in this notebook is a number computed by the `elbolab` library, and every
+# claim is held against an independent answer: a closed form, `torch.distributions`,
+# `scipy.stats`, mpmath, quadrature, or a Monte Carlo estimate with a stated standard error.
+# Each check is logged and written to `metrics.json`; `elbolab lab` prints them as a table and
+# fails if one does not hold. Whether each check *can* fail is itself tested: the mutation
+# harness (`benchmarks/mutation.py`) plants plausible bugs in the library and records which
+# checks catch them.
 #
 # **Conventions.** Nats unless a name says bits; sums over event dimensions, means over the
 # batch; variances travel as `logvar = log σ²`; every random call takes a `generator`.
@@ -511,7 +514,10 @@ log.at_most("both directions vs torch.distributions (max abs error)", "kl",
 #   checks the optimizer.
 # * **Reverse**, $\min_q \mathrm{KL}(q\|p) = \min_q \mathbb E_q[\log q - \log p]$ (the direction of
 #   the ELBO, with reparameterized samples): $q$ is punished for mass where $p$ has none, so it
-#   settles on one mode.
+#   settles on one mode — which one depends on where it starts (`init_mean`): the reverse KL
+#   has a local optimum at each mode. On one of two equal, well-separated modes,
+#   $\mathrm{KL}(q\|p)\approx\log 2$: $q$ matches that mode's shape, and $p$ puts only half its
+#   mass there. That is the printed comparison with $\log 2$.
 
 # %%
 target = asymmetry.bimodal_1d()
@@ -589,9 +595,10 @@ show(figures.kl.plot_mode_fits_2d(g1, g2, density, [
 # %% [markdown]
 # ### KL(p‖q) ≠ KL(q‖p) for every pair of Gaussians but the equal-width ones
 #
-# For $p = \mathcal N(0, 1)$ and $q = \mathcal N(\Delta\mu, r^2)$, both directions in closed
-# form over a grid. When $r = 1$ they agree (the KL is then $\Delta\mu^2/2$ both ways); a
-# narrower $q$ ($r<1$) makes $\mathrm{KL}(p\|q)$ much larger than $\mathrm{KL}(q\|p)$.
+# For $p = \mathcal N(0, 1)$ and $q = \mathcal N(\Delta\mu, \rho^2)$ ($\rho$ a ratio of standard
+# deviations), both directions in closed form over a grid. When $\rho = 1$ they agree (the KL
+# is then $\Delta\mu^2/2$ both ways); a narrower $q$ ($\rho<1$) makes $\mathrm{KL}(p\|q)$ much
+# larger than $\mathrm{KL}(q\|p)$.
 
 # %%
 dmu_grid = np.linspace(-3, 3, 121)
