@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import HAVE_MNIST, SHARED
 
-from elbolab.parts.two_forces import TwoForcesAnalysis, encoder_forces, per_example_elbo
+from elbolab.parts.two_forces import TwoForcesAnalysis, encoder_forces
 from elbolab.vae.data import load_dataset
+from elbolab.vae.evaluation import per_example_elbo
 from elbolab.vae.models import ModelSpec, build_model
 
 

@@ -37,6 +37,7 @@ from ..vae.evaluation import (
     iwae_per_example,
     kl_per_dimension,
     latent_traversal,
+    per_example_elbo,
     reconstruct,
     sample_prior,
 )
@@ -204,19 +205,6 @@ ELBO_DRAWS = 8
 INFORMATIVE_UNIT_NATS = 0.1
 
 
-@torch.no_grad()
-def per_example_elbo(model, x: torch.Tensor, *, draws: int = ELBO_DRAWS,
-                     generator: torch.Generator | None = None) -> dict:
-    """Per-example ELBO, reconstruction E_q log p(x|z) (each the mean of ``draws`` samples of
-    z) and analytic KL, as float64 CPU tensors of shape (N,), in nats."""
-    parts = {"elbo": [], "reconstruction": [], "kl": []}
-    for xb in x.split(1000):
-        rs = [model.compute_elbo(xb, generator=generator) for _ in range(draws)]
-        for key in parts:
-            parts[key].append(torch.stack([getattr(r, key) for r in rs]).double().mean(0).cpu())
-    return {key: torch.cat(v) for key, v in parts.items()}
-
-
 def encoder_forces(model, x: torch.Tensor, beta: float, *,
                    generator: torch.Generator | None = None) -> dict:
     r"""The two forces on the encoder, measured: the gradients, with respect to the encoder's
@@ -239,4 +227,4 @@ def encoder_forces(model, x: torch.Tensor, beta: float, *,
 
 
 __all__ = ["ELBO_DRAWS", "INFORMATIVE_UNIT_NATS", "TRAVERSAL_VALUES", "TwoForcesAnalysis",
-           "TwoForcesPictures", "TwoForcesResult", "encoder_forces", "per_example_elbo"]
+           "TwoForcesPictures", "TwoForcesResult", "encoder_forces"]
