@@ -70,6 +70,12 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     assert {v["kind"] for v in vals} == set(KINDS)  # every kind of evidence is there
     parts = {v["part"] for v in vals}
     assert parts <= set(PARTS) and {"kl", "elbo", "training", "diffusion"} <= parts
+    # every record names the checklist items it serves, and the section it was made in belongs
+    # to its part (a record logged under the previous section's log.section call fails here)
+    prefix = {"intractable": "Part 1", "kl": "Part 2", "jensen": "Part 3", "elbo": "Part 4",
+              "training": "Part 4", "two_forces": "Part 5", "diffusion": "Diffusion"}
+    assert all(v["serves"] and v["section"].startswith(prefix[v["part"]]) for v in vals)
+    assert "checklist: 23/23 items covered" in proc.stdout
     if HAVE_MNIST:  # this check exists only when the run trained on MNIST, not the fallback
         assert any(v["name"].startswith("conv VAE beats the MLP") for v in vals)
     assert metrics["run"]["quick"] is True
@@ -87,3 +93,4 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     }
     html = (out / "report.html").read_text()
     assert "<html" in html and "Evidence Lower Bound" in html
+    assert "elbolab-checklist" in html and "<td><strong>MISSING</strong></td>" not in html

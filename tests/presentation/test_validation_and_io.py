@@ -59,3 +59,41 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
     assert os.listdir(tmp_path) == ["out.txt"]  # no temporary file left behind
     atomic_write_json(path, {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1}
+
+
+def test_records_carry_their_section_and_checklist_items():
+    log = ValidationLog()
+    log.at_most("before any section", "kl", 0.0, 1.0, kind="oracle")
+    log.section("Part 2: the closed form", "p2.closed_form", "x.stability")
+    rec = log.at_most("in it", "kl", 0.0, 1.0, kind="oracle")
+    assert log.records[0].serves == () and log.records[0].section == ""
+    assert rec.section == "Part 2: the closed form"
+    assert rec.serves == ("p2.closed_form", "x.stability")
+    assert log.to_dicts()[1]["serves"] == ("p2.closed_form", "x.stability")
+    with pytest.raises(ValueError, match="unknown checklist item 'p9.nothing'"):
+        log.section("Part 9", "p9.nothing")
+    with pytest.raises(ValueError, match="title"):
+        log.section("", "p2.closed_form")
+
+
+def test_checklist_appendix_shows_missing_items_and_escapes_names():
+    from elbolab.presentation.checklist import CHECKLIST, appendix_html, coverage
+
+    log = ValidationLog()
+    log.section("Part 2: <the> closed form", "p2.closed_form")
+    log.at_most("KL <= 1e-9 & exact", "kl", 0.0, 1.0, kind="oracle")
+    log.z_within("a z-score", "kl", 5.0)  # statistical and failing
+    rows = {r["item"].key: r for r in coverage(log.to_dicts())}
+    assert set(rows) == {item.key for item in CHECKLIST}
+    closed = rows["p2.closed_form"]
+    assert closed["covered"] and closed["passed"] == 1 and len(closed["checks"]) == 2
+    assert closed["kinds"]["oracle"] == 1 and closed["kinds"]["statistical"] == 1
+    assert closed["sections"] == ["Part 2: <the> closed form"]
+    # the statistical indicator is served by every statistical record, whatever it serves
+    assert rows["x.statistical"]["covered"] and rows["x.statistical"]["checks"] == ["a z-score"]
+    assert not rows["p1.integral"]["covered"]
+    html = appendix_html(log.to_dicts())
+    n_missing = sum(not r["covered"] for r in rows.values())
+    assert html.count("<strong>MISSING</strong>") == n_missing == len(CHECKLIST) - 2
+    assert f"2 of {len(CHECKLIST)} checklist items" in html
+    assert "KL &lt;= 1e-9 &amp; exact" in html and "&lt;the&gt;" in html

@@ -206,6 +206,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_lab(args: argparse.Namespace) -> int:
     from ..vae.device import resolve_device
+    from .checklist import coverage
     from .lab import LabConfig, run_lab
     from .options import config_from_args
     from .validation import format_table
@@ -224,6 +225,11 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         print(format_table(result.validations))
     mode = "quick" if cfg.quick else "full"
     print(f"\nlab ({mode}) finished in {result.seconds:.1f} s")
+    if result.validations:
+        rows = coverage(result.validations)
+        missing = [r["item"].key for r in rows if not r["covered"]]
+        print(f"  checklist: {len(rows) - len(missing)}/{len(rows)} items covered"
+              + (f"; MISSING: {', '.join(missing)}" if missing else ""))
     for label, path in (("notebook", result.notebook), ("report", result.report),
                         ("metrics", result.metrics), ("figures", result.out_dir / "figures")):
         print(f"  {label:<9}{path}")

@@ -13,7 +13,9 @@ the lab verified. Every record says what kind of evidence it is (:data:`KINDS`):
 - ``demonstration``: illustrates a behaviour the text describes; not a proof, and never the
   only evidence for a claim.
 
-``detail`` says where the tolerance comes from.
+``detail`` says where the tolerance comes from. Each record also names the notebook
+``section`` it was made in and the checklist items it ``serves``
+(:mod:`elbolab.presentation.checklist`), both set by :meth:`ValidationLog.section`.
 """
 
 from __future__ import annotations
@@ -43,13 +45,30 @@ class Validation:
     detail: str = ""
     kind: str = "demonstration"
     comparator: str = "custom"
+    section: str = ""
+    serves: tuple[str, ...] = ()
 
 
 @dataclass
 class ValidationLog:
-    """An ordered list of :class:`Validation` records with helpers for common checks."""
+    """An ordered list of :class:`Validation` records with helpers for common checks.
+
+    :meth:`section` sets the notebook section and the checklist items that the records made
+    after it belong to."""
 
     records: list[Validation] = field(default_factory=list)
+    current_section: str = ""
+    current_serves: tuple[str, ...] = ()
+
+    def section(self, title: str, *serves: str) -> None:
+        """Records made from now on were made in section ``title`` and serve the checklist
+        items ``serves`` (keys of :data:`elbolab.presentation.checklist.CHECKLIST`; an unknown
+        key is a ``ValueError``)."""
+        from .checklist import check_keys
+
+        if not title:
+            raise ValueError("title must name the notebook section")
+        self.current_section, self.current_serves = title, check_keys(serves)
 
     def record(
         self, name: str, part: str, value: float, tolerance: float, passed: bool,
@@ -62,7 +81,7 @@ class ValidationLog:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         value = float(value)
         rec = Validation(name, part, value, float(tolerance), bool(passed) and math.isfinite(value),
-                         detail, kind, comparator)
+                         detail, kind, comparator, self.current_section, self.current_serves)
         self.records.append(rec)
         return rec
 

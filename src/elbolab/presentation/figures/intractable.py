@@ -100,6 +100,27 @@ def plot_estimator_comparison(names: Sequence[str], errors: Sequence[float],
     return fig
 
 
+def plot_per_point_errors(series: dict[str, tuple[Sequence[float], Sequence[float]]],
+                          title: str) -> Figure:
+    """For each estimator (``name -> (errors, stderrs)``, one value per data point), the error
+    against the exact log p(x) with its own reported ± 1.96 SE bar, data point by data point:
+    an honest estimator's bars cross zero about 95% of the time."""
+    palette = [COLORS["q"], COLORS["mc"], COLORS["ok"], COLORS["accent"]]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
+        width = 0.6 / max(len(series), 1)
+        for i, ((name, (err, se)), c) in enumerate(zip(series.items(), palette, strict=False)):
+            xs = np.arange(len(err)) + (i - (len(series) - 1) / 2) * width
+            ax.errorbar(xs, err, yerr=1.96 * np.asarray(se), fmt="o", ms=4, color=c, capsize=2,
+                        label=f"{name} (bars: ± 1.96 reported SE)")
+        ax.axhline(0, color=COLORS["exact"], lw=1)
+        ax.set_xlabel("data point")
+        ax.set_ylabel("estimate − exact log p(x)  (nats)")
+        ax.set_title(title)
+        ax.legend(fontsize=8, loc="lower left")
+    return fig
+
+
 def plot_underflow(rows: list[dict]) -> Figure:
     """log p(x) by the probability-space average (float32, float64) and in log space, vs
     data dimension; −inf results are marked at the bottom."""
@@ -130,4 +151,4 @@ def plot_underflow(rows: list[dict]) -> Figure:
 
 
 __all__ = ["plot_naive_mc_error", "plot_samples_for_accuracy", "plot_ess_collapse",
-           "plot_estimator_comparison", "plot_underflow"]
+           "plot_estimator_comparison", "plot_per_point_errors", "plot_underflow"]
