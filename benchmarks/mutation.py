@@ -229,6 +229,10 @@ MUTANTS = [
     Mutant("ddpm_sampling_without_noise", "ancestral sampling that forgets the noise "
            "(x_{t−1} = μ_θ at every step)", "diffusion/ddpm.py",
            "x = mean + torch.exp(0.5 * logvar) * noise", "x = mean + 0 * noise"),
+    # -- argument validation ------------------------------------------------------------------
+    Mutant("positivity_check_lost", "a scale's positivity check that only rejects NaN (a "
+           "negative standard deviation accepted, its log a silent NaN)", "checks.py",
+           "    if not lo > 0:\n", "    if lo != lo:  # only NaN\n"),
     Mutant("discretized_bin_width", "8-bit bins of half-width 1/256 instead of 1/255 (off by "
            "one level)", "densities.py",
            "half = 1.0 / (bins - 1)", "half = 1.0 / bins"),
