@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 LAB_ARGS ?=
+# the optional extras installed with the package (CI adds ray: EXTRAS=dev,ray)
+EXTRAS ?= dev
 BIN := $(VENV)/bin
 # Data: ../shared/data when this checkout has it beside it (this project's machines and CI),
 # else whatever ELBOLAB_DATA_DIR says, else elbolab's default (the user cache).
@@ -23,7 +25,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'
 	touch $@
 
 lab: $(STAMP)

@@ -93,7 +93,8 @@ def test_sweep_cli_writes_table_json_and_figures(tmp_path, capsys):
             "--k", "5", "--data-dir", str(SHARED), "--out", str(out), "--no-progress"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "| β |" in printed and "sweep time" in printed
+    assert "| β |" in printed and "grid time" in printed
+    assert "trial mnist-beta-seed0: done" in printed
     assert (out / "sweep.json").exists() and (out / "sweep.md").exists()
     assert {p.name for p in (out / "figures").glob("*.png")} >= {
         "two_forces_rate_distortion.png", "two_forces_traversals.png"}

@@ -155,7 +155,9 @@ class TwoForcesAnalysis:
             tr = load_dataset(data, "train", cfg.data_dir)
             te = load_dataset(data, "test", cfg.data_dir)
             train_x, test_x, shape = tr.images[:cfg.n_train], te.images[:cfg.n_test], tr.shape
+            dataset = tr.name  # the data set actually used (the digits when MNIST fell back)
         else:
+            dataset = "array"
             x = _check_images("data", data)
             if test_data is None:
                 n_hold = max(1, len(x) // 10)
@@ -169,7 +171,8 @@ class TwoForcesAnalysis:
         measured = [self._measure(beta, model, test_x, run) for beta, model in
                     zip(run.betas, run.models, strict=True)]
         rows = [row for row, _ in measured]
-        meta = {"n_train": len(train_x), "n_test": len(test_x), "epochs": cfg.epochs,
+        meta = {"dataset": dataset, "n_train": len(train_x), "n_test": len(test_x),
+                "epochs": cfg.epochs,
                 "k_eval": cfg.k_eval, "vectorized": cfg.vectorized,
                 "seconds": run.seconds, "train_seconds": run.train_seconds,
                 "objective": dataclasses.asdict(cfg.objective), "binarize": cfg.binarize}

@@ -14,6 +14,7 @@ from .. import __version__
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from ..parts.grid import GridConfig
     from ..vae.config import EvaluateConfig, SweepConfig, TrainConfig
     from .lab import LabConfig
     from .options import add_config_options
@@ -38,8 +39,13 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    sw = sub.add_parser("sweep", help="β-VAE rate–distortion sweep, all β trained at once")
+    sw = sub.add_parser("sweep", help="β-VAE rate–distortion sweep, all β trained at once; "
+                                      "grids of seeds × objectives × datasets, on Ray with --ray")
     add_config_options(sw, SweepConfig)
+    add_config_options(sw, GridConfig)
+    sw.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="run the trials on Ray: no ADDRESS starts a local instance, 'auto' "
+                         "joins the running cluster (needs pip install 'elbolab[ray]')")
     sw.add_argument("--out", default="runs/sweep", help="output folder (default: runs/sweep)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -166,41 +172,81 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import functools
     from pathlib import Path
 
     from ..io import atomic_write_json, atomic_write_text
-    from ..parts.two_forces import TwoForcesAnalysis
+    from ..parts.grid import (
+        GridConfig,
+        aggregate,
+        aggregate_markdown,
+        import_ray,
+        make_trials,
+        run_grid,
+        run_trial,
+        trials_markdown,
+    )
     from ..vae.config import SweepConfig
     from ..vae.data import DataError
     from .figures.style import save_figure
-    from .figures.two_forces import two_forces_figures
+    from .figures.two_forces import plot_rate_distortion_grid, two_forces_figures
     from .options import config_from_args
+
+    out = Path(args.out)
+    kept = []  # a one-trial grid in this process keeps its models for the image figures
+
+    def report(trial, record, error) -> None:
+        if error is None:
+            print(f"trial {trial.id}: done in {record['result']['wall_seconds']:.1f} s")
+        else:
+            print(f"trial {trial.id}: FAILED: {error}", file=sys.stderr)
 
     try:
         cfg = config_from_args(SweepConfig, args)
-        analysis = TwoForcesAnalysis(cfg, progress=not args.no_progress)
-        result = analysis.analyze_beta_vae(cfg.dataset)
-    except (ValueError, TypeError, DataError) as exc:
+        grid = config_from_args(GridConfig, args)
+        if args.ray is not None:
+            import_ray()
+        single = len(make_trials(cfg, grid)) == 1 and args.ray is None
+        result = run_grid(cfg, grid, out, ray=args.ray, progress=not args.no_progress,
+                          on_trial=report,
+                          **({"runner": functools.partial(run_trial, keep=kept)} if single else {}))
+    except (ValueError, TypeError, ImportError, DataError) as exc:
         print(f"elbolab sweep: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    out = Path(args.out)
+    rows = aggregate(result.trials)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "sweep.json", result.to_dict())
-    atomic_write_text(out / "sweep.md", result.to_markdown() + "\n")
-    pictures = result.pictures(seed=cfg.seed)
-    for name, fig in two_forces_figures(result, pictures).items():
-        save_figure(fig, out / "figures" / f"{name}.png")
-    print(result.to_markdown())
+    atomic_write_json(out / "sweep.json", {
+        "grid": {"betas": list(cfg.betas), "seeds": list(grid.seeds or (cfg.seed,)),
+                 "objectives": list(grid.objectives or (cfg.objective.kind,)),
+                 "datasets": list(grid.datasets or (cfg.dataset,))},
+        "aggregate": rows, "trials": result.trials, "failed": result.failed,
+        "skipped": result.skipped, "seconds": result.seconds})
+    text = ("## Mean ± standard error across seeds\n\n" + aggregate_markdown(rows)
+            + "\n\n## Every trial\n\n" + trials_markdown(result.trials))
+    atomic_write_text(out / "sweep.md", text + "\n")
+    if rows:
+        save_figure(plot_rate_distortion_grid(rows), out / "figures" / "grid_rate_distortion.png")
+    for res in kept:  # the one trial's own figures, models and images included
+        for name, fig in two_forces_figures(res, res.pictures(seed=cfg.seed)).items():
+            save_figure(fig, out / "figures" / f"{name}.png")
+    print(aggregate_markdown(rows))
     print()
+    n_trials = len(result.trials) + len(result.failed)
+    how = "all at once" if cfg.vectorized else "sequential"
     print(_table([
-        ("models", f"{len(cfg.betas)} ({'all at once' if cfg.vectorized else 'sequential'}), "
-                   f"{result.meta['n_train']} training images, {cfg.epochs} epochs"),
-        ("sweep time", f"{result.meta['seconds']:.1f} s "
-                       f"({result.meta['train_seconds']:.1f} s of training steps)"),
-        ("written", f"{out}/sweep.json, sweep.md, figures/"),
+        ("trials", f"{n_trials}: {len(result.trials) - len(result.skipped)} run, "
+                   f"{len(result.skipped)} already finished, {len(result.failed)} failed"
+                   + (f" (on Ray, {args.ray})" if args.ray else "")),
+        ("models per trial", f"{len(cfg.betas)} β ({how}), {cfg.epochs} epochs"),
+        ("grid time", f"{result.seconds:.1f} s"),
+        ("written", f"{out}/sweep.json, sweep.md, trials/, figures/"),
     ]))
+    if result.failed:
+        for f in result.failed:
+            print(f"elbolab sweep: trial {f['id']} failed: {f['error']}", file=sys.stderr)
+        return 1
     return 0
 
 

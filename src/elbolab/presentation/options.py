@@ -47,13 +47,13 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *,
             else:
                 parser.add_argument(name, dest=f.name, action="store_true", help=help_text or None)
             continue
-        if isinstance(default, tuple):
+        if isinstance(default, tuple):  # an empty default tuple needs its type= in the field
             kind, shown = _tuple_of(meta.get("type") or type(default[0])), ",".join(
                 f"{v:g}" if isinstance(v, float) else str(v) for v in default)
         else:
             kind = meta.get("type") or type(default)
             shown = default
-        if default is not None and "default" not in help_text:
+        if default not in (None, ()) and "default" not in help_text:
             help_text = f"{help_text} (default: {shown})"
         parser.add_argument(name, dest=f.name, type=kind, default=default,
                             choices=meta.get("choices"), help=help_text or None)

@@ -47,6 +47,42 @@ def plot_rate_distortion(rows: Sequence[dict]) -> Figure:
     return fig
 
 
+def plot_rate_distortion_grid(rows: Sequence[dict]) -> Figure:
+    """The rate–distortion plane of a grid (rows of :func:`elbolab.parts.grid.aggregate`): one
+    panel per dataset, one line per objective through its β points, each point the mean
+    across seeds with ± 1.96 SE bars on both axes (no bar where one seed gives no SE)."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    objectives = list(dict.fromkeys(r["objective"] for r in rows))
+    palette = [COLORS["mc"], COLORS["q"], COLORS["ok"], COLORS["accent"]]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2),
+                                 layout="constrained", squeeze=False)
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            for obj, color in zip(objectives, palette * len(objectives), strict=False):
+                rr = sorted((r for r in rows if r["dataset"] == dataset
+                             and r["objective"] == obj), key=lambda r: r["beta"])
+                if not rr:
+                    continue
+                ax.errorbar([r["rate_mean"] for r in rr], [r["distortion_mean"] for r in rr],
+                            xerr=_bars(rr, "rate_se"), yerr=_bars(rr, "distortion_se"),
+                            fmt="o-", ms=4, color=color, capsize=2, lw=1.2,
+                            label=f"{obj} ({max(r['n_seeds'] for r in rr)} seeds)")
+                for r in rr:
+                    ax.annotate(f"β={r['beta']:g}", (r["rate_mean"], r["distortion_mean"]),
+                                textcoords="offset points", xytext=(4, 4), fontsize=7,
+                                color=color)
+            ax.set_xlabel("rate R = KL(q(z|x) ‖ p(z))  (nats)")
+            ax.set_ylabel("distortion D = −E_q log p(x|z)  (nats)")
+            ax.set_title(f"{dataset}: mean over seeds, ± 1.96 SE")
+            ax.legend(fontsize=8)
+    return fig
+
+
+def _bars(rows: Sequence[dict], key: str) -> np.ndarray:
+    """± 1.96 SE half-widths; 0 (no bar) where the SE is NaN (one seed)."""
+    return np.nan_to_num([1.96 * r[key] for r in rows])
+
+
 def plot_beta_images(originals: np.ndarray, recons: Sequence[np.ndarray],
                      samples: Sequence[np.ndarray], betas: Sequence[float],
                      shape: tuple[int, int]) -> Figure:
@@ -167,9 +203,9 @@ def plot_encoder_forces(forces: Sequence[dict]) -> Figure:
     return fig
 
 
-__all__ = ["plot_rate_distortion", "plot_beta_images", "plot_latent_traversals",
-           "plot_kl_per_dimension", "plot_rd_learning_curves", "plot_encoder_forces",
-           "two_forces_figures"]
+__all__ = ["plot_rate_distortion", "plot_rate_distortion_grid", "plot_beta_images",
+           "plot_latent_traversals", "plot_kl_per_dimension", "plot_rd_learning_curves",
+           "plot_encoder_forces", "two_forces_figures"]
 
 
 def two_forces_figures(result, pictures=None) -> dict[str, Figure]:
