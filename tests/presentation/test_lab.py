@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -94,3 +95,12 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     html = (out / "report.html").read_text()
     assert "<html" in html and "Evidence Lower Bound" in html
     assert "elbolab-checklist" in html and "<td><strong>MISSING</strong></td>" not in html
+    # a self-contained page: no script from anywhere, every saved figure shown exactly once
+    assert "<script src" not in html and "cdnjs" not in html
+    pngs = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', html)
+    n_figures = len(list((out / "figures").glob("*.png")))
+    assert len(pngs) == len(set(pngs)) == n_figures
+    # no library noise, no repr, no path of this machine in the page or on the console
+    for noise in ("Warning", "Validation(name=", str(tmp_path)):
+        assert noise not in html, noise
+    assert "without encryption" not in proc.stdout + proc.stderr

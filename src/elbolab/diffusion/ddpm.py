@@ -122,7 +122,7 @@ def train_ddpm(data: torch.Tensor, *, schedule: NoiseSchedule | None = None, ste
                variance: str = "beta", progress: bool = False) -> DDPMResult:
     """Train a :class:`DDPM` with an :class:`EpsilonMLP` on ``data`` (N, d) with Adam and a
     cosine-decayed learning rate; minibatches are drawn with replacement from ``data``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
     data = check_float_tensor("data", data).float()
     if data.dim() != 2:

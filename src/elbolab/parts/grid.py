@@ -199,7 +199,7 @@ def run_grid(
     ``grid.threads`` CPUs (1 when unset) and, when CUDA is present, ``grid.gpus_per_trial`` of
     a GPU.
     ``runner`` is the trial function (:func:`run_trial`; tests pass another)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
     start = time.perf_counter()
     trials = make_trials(base, grid)

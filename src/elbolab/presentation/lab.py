@@ -5,7 +5,7 @@ the package, injects parameters after the cell tagged ``parameters`` (as papermi
 executes it in a fresh kernel of *this* interpreter, and writes into ``out_dir``:
 
 - ``lab3_elbo.ipynb``: the executed notebook, outputs kept (saved even if a cell fails);
-- ``report.html``: the same, rendered;
+- ``report.html``: the same, rendered as one self-contained page (:mod:`.report`);
 - ``figures/*.png``: written by the notebook;
 - ``metrics.json``: ``{"validations": [{"name", "part", "value", "tolerance", "passed",
   "detail"}, ...], ..., "run": {...}}``; the notebook writes the validations, this module adds
@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,13 +32,14 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
 from .. import __version__
 from ..io import atomic_write_json, atomic_write_text
 from ..vae.config import option
 from ..vae.data import default_data_dir
 from ..vae.device import DEVICE_CHOICES
+from .report import write_report
 
 NOTEBOOK_NAME = "lab3_elbo"
 
@@ -132,8 +135,13 @@ def run_lab(
     inject_parameters(nb, {"QUICK": bool(quick), "DEVICE": device, "SEED": int(seed),
                            "OUT_DIR": str(out), "DATA_DIR": data})
 
+    # local sockets, not TCP: no port on the network, and no "running over TCP without
+    # encryption" warning from the kernel (IPC needs a POSIX system)
+    sockets = tempfile.mkdtemp(prefix="elbolab-kernel-")
+    transport = {"transport": "ipc", "ip": os.path.join(sockets, "k")} if os.name == "posix" \
+        else {}
     km = AsyncKernelManager(kernel_name="python3",
-                            kernel_spec_manager=_ThisInterpreterKernelSpecs())
+                            kernel_spec_manager=_ThisInterpreterKernelSpecs(), **transport)
     n_code = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=n_code, desc="lab notebook", unit="cell", disable=not progress,
                file=sys.stderr)
@@ -152,10 +160,11 @@ def run_lab(
     finally:
         if km.has_kernel:  # we own the manager, so nbclient leaves the shutdown to us
             run_sync(km.shutdown_kernel)(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
         bar.close()
         result.seconds = time.perf_counter() - start
         atomic_write_text(result.notebook, nbformat.writes(nb))
-        _write_report(nb, result.report)
+        write_report(nb, result.report)
 
     if result.metrics.exists():
         metrics = json.loads(result.metrics.read_text())
@@ -170,13 +179,6 @@ def run_lab(
     elif result.error is None:
         result.error = "the notebook finished without writing metrics.json"
     return result
-
-
-def _write_report(nb: nbformat.NotebookNode, path: Path) -> None:
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    atomic_write_text(path, body)
 
 
 def _short_error(text: str, limit: int = 4000) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from html import escape
 
 from ..io import atomic_write_json
 
@@ -47,6 +48,13 @@ class Validation:
     comparator: str = "custom"
     section: str = ""
     serves: tuple[str, ...] = ()
+
+    def _repr_html_(self) -> str:
+        """One line in a notebook (a cell that ends in a check shows its verdict, not a repr)."""
+        mark = "✓ pass" if self.passed else "✗ FAIL"
+        how = {"<=": "≤", ">=": "≥"}.get(self.comparator, "against")
+        return (f'<p class="elbolab-check"><strong>{mark}</strong> · {escape(self.name)}: '
+                f"{self.value:.4g} {how} {self.tolerance:.4g} <em>({self.kind})</em></p>")
 
 
 @dataclass

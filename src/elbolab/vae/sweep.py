@@ -58,7 +58,7 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor,
     minibatches and noise. ``precision="bfloat16"`` runs the matrix products in bfloat16.
     ``train_x`` and ``test_x`` are (N, D) images in [0, 1], binarized as ``config.binarize``
     says (dynamic: each minibatch drawn afresh from the run's generator)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
     cfg = config or SweepConfig()
     dtype = compute_dtype(cfg.precision)

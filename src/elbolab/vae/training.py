@@ -395,7 +395,7 @@ class Trainer:
         when ``config.max_minutes`` of training time would be exceeded: training stops after
         the first epoch past which one more epoch, as long as the longest so far, would not
         fit (a later epoch that runs slower can still overshoot)."""
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out_dir / "config.json",

@@ -77,7 +77,8 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import torch
-from IPython.display import HTML
+import matplotlib.pyplot as plt
+from IPython.display import HTML, Markdown, display
 from scipy import stats
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
@@ -133,9 +134,10 @@ gen = torch.Generator().manual_seed(SEED)
 
 
 def show(fig, name):
-    """Save a figure as figures/<name>.png and display it inline."""
+    """Save a figure as figures/<name>.png, display it here once, and close it."""
     save_figure(fig, FIG_DIR / f"{name}.png")
-    return fig
+    display(fig)
+    plt.close(fig)
 
 
 print(f"elbolab {elbolab.__version__}, torch {torch.__version__}, device {device}, "
@@ -1360,7 +1362,7 @@ tf = analysis.analyze_beta_vae(train_data.images[: 5000 if QUICK else 20_000], b
 print(f"{len(betas)} models, {tf.meta['n_train']} training images, {analysis.config.epochs} "
       f"epochs: {tf.meta['seconds']:.1f} s for the whole sweep "
       f"({tf.meta['train_seconds']:.1f} s of training steps)")
-print(tf.to_markdown())
+display(Markdown(tf.to_markdown()))
 
 # %% [markdown]
 # The two forces, measured on the same test images for every β, so that each comparison is
