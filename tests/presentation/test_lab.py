@@ -104,3 +104,20 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     for noise in ("Warning", "Validation(name=", str(tmp_path)):
         assert noise not in html, noise
     assert "without encryption" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_elbolab_lab_quick_passes_on_the_digits_fallback(tmp_path):
+    """No data folder and no network: the lab runs on the 8x8 digits, says so at the top, and
+    every validation holds on them."""
+    env = {**os.environ, "ELBOLAB_DATA_DIR": str(tmp_path / "no-data"), "ELBOLAB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "elbolab.presentation.cli", "lab", "--quick", "--no-progress",
+         "--out", "lab"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    vals = json.loads((tmp_path / "lab" / "metrics.json").read_text())["validations"]
+    assert vals and all(v["passed"] for v in vals)
+    assert not any(v["name"].startswith("conv VAE beats the MLP") for v in vals)  # MNIST-only
+    html = (tmp_path / "lab" / "report.html").read_text()
+    assert "data: digits" in html and "8x8 digits" in html

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from elbolab.io import atomic_write_json, atomic_write_text
-from elbolab.presentation.validation import ValidationLog, format_table
+from elbolab.presentation.validation import PARTS, ValidationLog, format_table
 
 
 def test_validation_log_records_and_saves(tmp_path):
@@ -97,3 +97,17 @@ def test_checklist_appendix_shows_missing_items_and_escapes_names():
     assert html.count("<strong>MISSING</strong>") == n_missing == len(CHECKLIST) - 2
     assert f"2 of {len(CHECKLIST)} checklist items" in html
     assert "KL &lt;= 1e-9 &amp; exact" in html and "&lt;the&gt;" in html
+
+
+def test_validation_html_groups_by_part_and_links_each_to_its_section():
+    from elbolab.presentation.validation import PART_SECTIONS, format_html
+
+    log = ValidationLog()
+    log.at_most("a < b & c", "kl", 0.1, 0.2, kind="oracle")
+    log.at_least("p-value", "intractable", 0.001, 0.01, kind="statistical")
+    html = format_html(log.to_dicts())
+    assert "1 of 2 validations passed" in html and "a &lt; b &amp; c" in html
+    # Part 1 comes first (the parts' order), each group links to its section
+    assert html.index('href="#part-1"') < html.index('href="#part-2"')
+    assert set(PART_SECTIONS) == set(PARTS)
+    assert "✗ FAIL" in html and "✓ pass" in html and "≥" in html and "≤" in html

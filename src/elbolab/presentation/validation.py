@@ -28,6 +28,16 @@ from html import escape
 from ..io import atomic_write_json
 
 PARTS = ("intractable", "kl", "jensen", "elbo", "training", "two_forces", "diffusion")
+#: Each part's notebook section: (title, anchor id of its heading in the notebook)
+PART_SECTIONS = {
+    "intractable": ("Part 1 — Why p(x) is intractable", "part-1"),
+    "kl": ("Part 2 — KL divergence", "part-2"),
+    "jensen": ("Part 3 — Jensen's inequality and the ELBO", "part-3"),
+    "elbo": ("Part 4 — The ELBO and the reparameterization trick", "part-4"),
+    "training": ("Part 4 — A VAE trained on MNIST", "part-4"),
+    "two_forces": ("Part 5 — The two forces", "part-5"),
+    "diffusion": ("From the ELBO to diffusion", "diffusion"),
+}
 KINDS = ("identity", "oracle", "statistical", "demonstration")
 
 
@@ -149,6 +159,10 @@ class ValidationLog:
         """A plain-text table (check, part, value, tolerance, result)."""
         return format_table(self.to_dicts())
 
+    def html(self) -> str:
+        """The records as an HTML table grouped by part (see :func:`format_html`)."""
+        return format_html(self.to_dicts())
+
 
 def format_table(validations: list[dict]) -> str:
     """Render validation dicts as an aligned text table with a pass count at the end."""
@@ -171,4 +185,34 @@ def format_table(validations: list[dict]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["KINDS", "PARTS", "Validation", "ValidationLog", "format_table"]
+def format_html(validations: list[dict]) -> str:
+    """The validations as an HTML table, one group per part (its header links to the part's
+    section), each row: the check, its kind, the measured value, the comparator, the
+    threshold and the verdict; the pass count and the kinds at the top."""
+    n_pass = sum(v["passed"] for v in validations)
+    kinds = ", ".join(f"{sum(v.get('kind') == k for v in validations)} {k}" for k in KINDS)
+    out = [f"<p><strong>{n_pass} of {len(validations)} validations passed</strong> ({kinds}). "
+           "Each row: the measured value, how it is compared (≤, ≥, or decided by the check "
+           "itself) and the threshold it must meet.</p>",
+           '<table class="elbolab-validations" style="font-size: 0.9em">',
+           "<thead><tr><th>check</th><th>kind</th><th>value</th><th></th><th>threshold</th>"
+           "<th>result</th></tr></thead><tbody>"]
+    for part in PARTS:
+        rows = [v for v in validations if v["part"] == part]
+        if not rows:
+            continue
+        title, anchor = PART_SECTIONS[part]
+        out.append(f'<tr><th colspan="6" style="text-align: left"><a href="#{anchor}">'
+                   f"{escape(title)}</a> ({sum(v['passed'] for v in rows)}/{len(rows)})</th></tr>")
+        for v in rows:
+            how = {"<=": "≤", ">=": "≥"}.get(v.get("comparator", "custom"), "see check")
+            verdict = "✓ pass" if v["passed"] else "<strong>✗ FAIL</strong>"
+            out.append(f"<tr><td>{escape(v['name'])}</td><td>{escape(v.get('kind', '?'))}</td>"
+                       f"<td>{v['value']:.3g}</td><td>{how}</td><td>{v['tolerance']:.3g}</td>"
+                       f"<td>{verdict}</td></tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+__all__ = ["KINDS", "PARTS", "PART_SECTIONS", "Validation", "ValidationLog", "format_html",
+           "format_table"]

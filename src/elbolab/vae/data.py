@@ -219,7 +219,10 @@ def load_digits_split(split: str, *, test_fraction: float = 0.2, seed: int = 0) 
 def load_dataset(dataset: str, split: str, data_dir: str | os.PathLike[str] | None = None,
                  *, allow_download: bool = True, fallback: bool = True) -> ImageData:
     """Load a dataset by name; when an IDX dataset cannot be found or fetched and
-    ``fallback`` is on, fall back to the bundled 8×8 digits and say so."""
+    ``fallback`` is on, fall back to the bundled 8×8 digits and say so. The environment
+    variable ``ELBOLAB_OFFLINE=1`` turns downloads off (an air-gapped machine fails at once
+    instead of waiting on the mirrors)."""
+    allow_download = allow_download and os.environ.get("ELBOLAB_OFFLINE", "") in ("", "0")
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if dataset == "digits":
