@@ -194,6 +194,9 @@ def format_html(validations: list[dict]) -> str:
     out = [f"<p><strong>{n_pass} of {len(validations)} validations passed</strong> ({kinds}). "
            "Each row: the measured value, how it is compared (≤, ≥, or decided by the check "
            "itself) and the threshold it must meet.</p>",
+           "<style>table.elbolab-validations td:first-child, table.elbolab-validations "
+           "th:first-child {text-align: left !important} table.elbolab-validations td:last-child "
+           "{white-space: nowrap}</style>",
            '<table class="elbolab-validations" style="font-size: 0.9em">',
            "<thead><tr><th>check</th><th>kind</th><th>value</th><th></th><th>threshold</th>"
            "<th>result</th></tr></thead><tbody>"]

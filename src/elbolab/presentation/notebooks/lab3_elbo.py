@@ -50,16 +50,19 @@
 # encoder outputs $q(z\mid x)$ for every $x$ at once.
 #
 # **Contents**
-# - Part 1 — Why p(x) is intractable: naive Monte Carlo against the exact answer
-# - Part 2 — KL divergence: the closed form, Monte Carlo with error bars, asymmetry, mode
-#   covering vs mode seeking
-# - Part 3 — Jensen's inequality, the ELBO derived, and its gap as a KL to the posterior
-# - Part 4 — The ELBO: the reparameterization trick, the bound's pieces, IWAE-k, and a
-#   VAE trained on MNIST
-# - Part 5 — The two forces: the β-VAE trade-off as a rate–distortion study, all β trained at
-#   once; KL warm-up, free bits and capacity annealing
-# - From the ELBO to diffusion: the DDPM bound as a sum of the same Gaussian KLs, against an
-#   exact likelihood, and a small trained diffusion model
+# - [Part 1 — Why p(x) is intractable](#part-1): naive Monte Carlo against the exact answer
+# - [Part 2 — KL divergence](#part-2): the closed form, Monte Carlo with error bars,
+#   asymmetry, mode covering vs mode seeking
+# - [Part 3 — Jensen's inequality](#part-3), the ELBO derived, and its gap as a KL to the
+#   posterior
+# - [Part 4 — The ELBO](#part-4): the reparameterization trick, the bound's pieces, IWAE-k,
+#   and a VAE trained on MNIST
+# - [Part 5 — The two forces](#part-5): the β-VAE trade-off as a rate–distortion study, all β
+#   trained at once; KL warm-up, free bits and capacity annealing
+# - [From the ELBO to diffusion](#diffusion): the DDPM bound as a sum of the same Gaussian
+#   KLs, against an exact likelihood, and a small trained diffusion model
+# - [Connections](#connections), [what the lab verified](#verified) and
+#   [the checklist](#checklist)
 
 # %% tags=["parameters"]
 QUICK = True  # small sample sizes (CI); False for the full run
@@ -157,6 +160,8 @@ print(f"data: {train_data.name}, {len(train_data):,} training and {len(test_data
          if fell_back else ""))
 
 # %% [markdown]
+# <a id="part-1"></a>
+#
 # ## Part 1 — Why $p(x)$ is intractable, measured against the truth
 #
 # A latent-variable model defines the likelihood of data through an integral,
@@ -419,6 +424,8 @@ print(f"naive MC (10^3 samples) against the quadrature: max |error| "
       f"{(naive.estimate - quad).abs().max():.3f} nats")
 
 # %% [markdown]
+# <a id="part-2"></a>
+#
 # ## Part 2 — KL divergence
 #
 # For densities $p$ and $q$,
@@ -720,6 +727,8 @@ log.at_least("narrow q: KL(p||q) / KL(q||p) (smallest over the grid)", "kl",
 show(figures.kl.plot_kl_asymmetry_heatmap(dmu_grid, ratio_grid, kl_fwd, kl_rev), "kl_asymmetry_heatmap")
 
 # %% [markdown]
+# <a id="part-3"></a>
+#
 # ## Part 3 — Jensen's inequality and the evidence lower bound
 #
 # ### The picture
@@ -836,6 +845,8 @@ show(figures.jensen.plot_elbo_gap_identity(kls.numpy(), gaps.numpy(), factors, b
      "elbo_gap_identity")
 
 # %% [markdown]
+# <a id="part-4"></a>
+#
 # ## Part 4 — The ELBO and the reparameterization trick
 #
 # For a latent-variable model $p(x, z) = p(x\mid z)\,p(z)$ and any $q(z\mid x)$,
@@ -1350,6 +1361,8 @@ log.at_least("bad input raises a clear error naming its argument or file (of 5 c
              kind="identity")
 
 # %% [markdown]
+# <a id="part-5"></a>
+#
 # ## Part 5 — The two forces: reconstruction against regularization
 #
 # The β-VAE loss $\mathcal L_\beta = D + \beta R$ weighs two forces:
@@ -1594,6 +1607,8 @@ if train_data.name == "mnist":  # an MNIST outcome; on the 8x8 digits the trade 
 # distortion. The next section shows that bound, term by term, with the same Gaussian KL.
 
 # %% [markdown]
+# <a id="diffusion"></a>
+#
 # ## From the ELBO to diffusion
 #
 # **VAE.** One latent, a learned encoder: $\log p(x) \ge \mathbb E_{q(z|x)}[\log p(x|z)] -
@@ -1880,6 +1895,8 @@ show(figures.diffusion.plot_ddpm_2d(x_train[:3000].numpy(), samples.numpy(),
                                     mean_terms.numpy(), ddpm.losses), "diffusion_ddpm_2d")
 
 # %% [markdown]
+# <a id="connections"></a>
+#
 # ## Connections
 #
 # The same objects run through the other families of generative models; for each, the one
@@ -1902,13 +1919,17 @@ show(figures.diffusion.plot_ddpm_2d(x_train[:3000].numpy(), samples.numpy(),
 #   measured above, term by term, against an exact likelihood.
 
 # %% [markdown]
+# <a id="verified"></a>
+#
 # ## What the lab verified
 
 # %%
 log.save(Path(OUT_DIR) / "metrics.json", quick=QUICK, device=str(device))
-print(log.table())
+HTML(log.html())
 
 # %% [markdown]
+# <a id="checklist"></a>
+#
 # ## Appendix — the checklist
 #
 # Every item the lab must show, with the sections and the validations that cover it, generated
