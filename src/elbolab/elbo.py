@@ -7,18 +7,28 @@ an ELBO, a bound). A loss is its negative and is called ``loss`` or ``neg_elbo``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.distributions.utils import probs_to_logits
 
-from .checks import check_count, check_float_tensor, check_floats, should_validate
+from .checks import (
+    check_count,
+    check_float_tensor,
+    check_floats,
+    finite_range,
+    should_validate,
+)
 from .densities import bernoulli_log_prob, gaussian_log_prob, sum_event
 from .estimators import iwae_bound
 from .kl import standard_normal_kl
 
 LIKELIHOODS = ("gaussian", "bernoulli")
+#: What a Bernoulli decoder returns: logits (the library's convention) or probabilities
+DECODER_OUTPUTS = ("logits", "probs")
 
 
 def reparameterize(
@@ -105,8 +115,14 @@ class ELBOFramework(nn.Module):
 
     ``encoder(x) -> (mu, logvar)`` with latents of shape (batch, latent_dim); for
     ``likelihood="gaussian"`` ``decoder(z) -> (x_mean, x_logvar)`` and for ``"bernoulli"``
-    ``decoder(z) -> logits``. Data ``x`` has shape (batch, *event); all event dimensions are
-    summed. Works on any device the modules live on and keeps gradients through sampling.
+    ``decoder(z) ->`` logits, or probabilities with ``decoder_output="probs"`` (as
+    ``torch.distributions.Bernoulli`` takes either; probabilities are clamped to
+    [eps, 1 − eps] of their dtype, as ``torch.distributions`` does). A logits decoder whose
+    outputs all lie in [0, 1] is warned about once: it is most likely returning probabilities.
+    Data ``x`` has shape (batch, *event), e.g. (N, 1, 28, 28); all event dimensions are
+    summed, and a decoder output with the same number of values per example, e.g. (N, 784), is
+    read in ``x``'s shape. Works on any device the modules live on and keeps gradients through
+    sampling.
     """
 
     def __init__(
@@ -115,15 +131,23 @@ class ELBOFramework(nn.Module):
         decoder: nn.Module,
         likelihood: str = "gaussian",
         *,
+        decoder_output: str = "logits",
         validate: bool | None = None,
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if decoder_output not in DECODER_OUTPUTS:
+            raise ValueError(f"decoder_output must be one of {DECODER_OUTPUTS}, got "
+                             f"{decoder_output!r}")
+        if decoder_output == "probs" and likelihood != "bernoulli":
+            raise ValueError("decoder_output='probs' applies to the Bernoulli likelihood only")
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
+        self.decoder_output = decoder_output
         self.validate = validate
+        self._warned_probs = False
 
     # -- the pieces -------------------------------------------------------------------------
     def reparameterize(
@@ -162,9 +186,25 @@ class ELBOFramework(nn.Module):
         if self.likelihood == "bernoulli":
             if x_recon_logvar is not None:
                 raise ValueError("x_recon_logvar must be None for a Bernoulli likelihood")
-            return bernoulli_log_likelihood(
-                x, x_recon_mu, event_dims=event_dims, validate=self.validate
-            )
+            if self.decoder_output == "probs":
+                if should_validate(self.validate):
+                    lo, hi = finite_range("decoder probabilities", x_recon_mu)
+                    if lo < 0 or hi > 1:
+                        raise ValueError("decoder probabilities must lie in [0, 1], got "
+                                         f"[{lo:.4g}, {hi:.4g}]")
+                logits = probs_to_logits(x_recon_mu, is_binary=True)  # clamps to [eps, 1-eps]
+            else:
+                logits = x_recon_mu
+                if should_validate(self.validate) and not self._warned_probs:
+                    lo, hi = finite_range("decoder logits", x_recon_mu)
+                    if lo >= 0 and hi <= 1:
+                        self._warned_probs = True
+                        warnings.warn(
+                            "every decoder logit lies in [0, 1]: if the decoder returns "
+                            "probabilities (a sigmoid at its end), pass "
+                            "decoder_output='probs' to ELBOFramework", stacklevel=4)
+            return bernoulli_log_likelihood(x, logits, event_dims=event_dims,
+                                            validate=self.validate)
         logvar = 0.0 if x_recon_logvar is None else x_recon_logvar
         return gaussian_log_likelihood(
             x, x_recon_mu, logvar, event_dims=event_dims, validate=self.validate
@@ -203,8 +243,13 @@ class ELBOFramework(nn.Module):
         lead, z_flat = z.shape[:-1], z.reshape(-1, z.shape[-1])
         out = self.decoder(z_flat)
 
+        per_example = x[0].numel()
+
         def unflatten(t: torch.Tensor | float | None) -> torch.Tensor | float | None:
-            if isinstance(t, torch.Tensor) and t.dim() == x.dim() and t.shape[0] == len(z_flat):
+            # an output with one row per z and as many values per row as x has per example
+            # ((N, 784) for images (N, 1, 28, 28)) is read in x's shape
+            if isinstance(t, torch.Tensor) and t.dim() >= 2 and t.shape[0] == len(z_flat) \
+                    and t[0].numel() == per_example:
                 return t.reshape(*lead, *x.shape[1:])
             return t
 
@@ -276,5 +321,5 @@ class ELBOFramework(nn.Module):
         return iwae_bound(log_w, dim=0, validate=False)
 
 
-__all__ = ["LIKELIHOODS", "ELBOFramework", "ELBOResult", "bernoulli_log_likelihood",
-           "gaussian_log_likelihood", "reparameterize"]
+__all__ = ["DECODER_OUTPUTS", "LIKELIHOODS", "ELBOFramework", "ELBOResult",
+           "bernoulli_log_likelihood", "gaussian_log_likelihood", "reparameterize"]

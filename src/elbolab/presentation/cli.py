@@ -112,7 +112,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         ("test loss (−ELBO)", f"{last['test_loss']:.2f} nats"),
         ("test E[log p(x|z)]", f"{last['test_reconstruction']:.2f} nats"),
         ("test KL", f"{last['test_kl']:.2f} nats"),
-        ("train loss", f"{last['train_loss']:.2f} nats"),
+        ("train objective", f"{last['train_loss']:.2f} nats (the loss minimized, averaged over "
+                            "the last epoch's minibatches while the model moved: the −ELBO "
+                            "only for β = 1 without warm-up, free bits or capacity; not the "
+                            "test −ELBO's measure)"),
         ("epoch time (median)", f"{sorted(secs)[len(secs) // 2]:.2f} s"),
         ("training time", f"{sum(secs):.1f} s"),
         ("run folder", str(trainer.out_dir)),

@@ -42,6 +42,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *,
         if isinstance(default, bool):
             if default:
                 flag = name if meta.get("flag") else "--no-" + f.name.replace("_", "-")
+                if not meta.get("flag") and help_text:  # the field's help says what is on
+                    help_text = f"turn off what is on by default: {help_text}"
                 parser.add_argument(flag, dest=f.name, action="store_false",
                                     help=help_text or None)
             else:

@@ -77,9 +77,12 @@ def evaluate_log_likelihood(model: ELBOFramework, x: torch.Tensor, k: int = 5000
 
 @torch.no_grad()
 def decoder_means(model: ELBOFramework, z: torch.Tensor) -> torch.Tensor:
-    """Mean of p(x|z): sigmoid of the logits (Bernoulli) or the Gaussian mean."""
+    """Mean of p(x|z): the Bernoulli probabilities (the sigmoid of logits, or the decoder's
+    own output with ``decoder_output="probs"``) or the Gaussian mean."""
     out = model.decoder(z)
-    return torch.sigmoid(out) if model.likelihood == "bernoulli" else out[0]
+    if model.likelihood != "bernoulli":
+        return out[0]
+    return out if getattr(model, "decoder_output", "logits") == "probs" else torch.sigmoid(out)
 
 
 @torch.no_grad()
