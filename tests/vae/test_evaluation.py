@@ -18,3 +18,20 @@ def test_active_units_on_constructed_cases():
     assert active_units(mu, threshold=0.001)[0] == 3
     with pytest.raises(ValueError, match="mu must be"):
         active_units(torch.zeros(1, 3))
+
+
+def test_iwae_progress_bar_counts_every_image(capsys):
+    import torch
+
+    from elbolab.vae.evaluation import iwae_per_example
+    from elbolab.vae.models import build_model, preset_spec
+
+    torch.manual_seed(0)
+    model = build_model(preset_spec("example", data_dim=16, latent=2))
+    x = torch.rand(7, 16).bernoulli()
+    quiet = iwae_per_example(model, x, 5, batch_size=3, generator=torch.Generator().manual_seed(0))
+    shown = iwae_per_example(model, x, 5, batch_size=3, generator=torch.Generator().manual_seed(0),
+                             progress=True)
+    torch.testing.assert_close(quiet, shown, rtol=0, atol=0)  # the bar changes nothing
+    err = capsys.readouterr().err
+    assert "IWAE-5" in err and "7/7" in err

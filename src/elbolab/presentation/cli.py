@@ -53,6 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                          "trained run")
     ev.add_argument("run_dir", help="a folder written by `elbolab train`")
     add_config_options(ev, EvaluateConfig)
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -148,7 +149,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     gen = torch.Generator(device=dev).manual_seed(opts.seed)
     elbo = evaluate_elbo(model, x, generator=gen)
     ll = evaluate_log_likelihood(model, x, opts.k, batch_size=opts.batch_size,
-                                 chunk_size=opts.chunk_size, generator=gen)
+                                 chunk_size=opts.chunk_size, generator=gen,
+                                 progress=not args.no_progress)
     d = x.shape[1]
     normalized = is_normalized_likelihood(cfg.get("likelihood", "bernoulli"), cfg["binarize"])
     result = {"run": str(args.run_dir), "n_test": len(x), "epochs": state["epoch"],

@@ -48,18 +48,24 @@ def per_example_elbo(model: ELBOFramework, x: torch.Tensor, *, draws: int = 1,
 
 @torch.no_grad()
 def iwae_per_example(model: ELBOFramework, x: torch.Tensor, k: int, *, batch_size: int = 50,
-                     chunk_size: int = 500,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     chunk_size: int = 500, generator: torch.Generator | None = None,
+                     progress: bool = False) -> torch.Tensor:
     r"""Per-example :math:`\mathcal L_k = \log\frac1k\sum_i p(x,z_i)/q(z_i|x)` (Burda et al.
     2015, Eq. 8): a lower bound on log p(x) that is also its importance-sampled estimate.
     Streams the k samples ``chunk_size`` at a time for ``batch_size`` examples, so memory is
-    about batch_size·chunk_size·D floats whatever k. Shape (N,), nats."""
+    about batch_size·chunk_size·D floats whatever k. Shape (N,), nats. ``progress``: a bar
+    over the images with its ETA (every batch costs the same, so the ETA is honest)."""
+    from tqdm import tqdm
+
     out = []
+    bar = tqdm(total=len(x), desc=f"IWAE-{k}", unit="image", disable=not progress)
     for xb in x.split(batch_size):
         def draw(m: int, xb: torch.Tensor = xb) -> torch.Tensor:
             return model.log_importance_weights(xb, m, generator=generator)
 
         out.append(streaming_log_mean_exp(draw, k, chunk_size).estimate)
+        bar.update(len(xb))
+    bar.close()
     return torch.cat(out)
 
 
