@@ -100,14 +100,23 @@ class Trial:
         return f"{self.dataset}-{self.objective}-seed{self.seed}"
 
 
+def grid_axes(base: SweepConfig, grid: GridConfig) -> dict[str, list]:
+    """The grid's axes as run: ``datasets``, ``objectives``, ``seeds`` (an empty axis of
+    ``grid`` is ``base``'s one value)."""
+    return {"datasets": list(grid.datasets or (base.dataset,)),
+            "objectives": list(grid.objectives or (base.objective.kind,)),
+            "seeds": list(grid.seeds or (base.seed,))}
+
+
 def make_trials(base: SweepConfig, grid: GridConfig) -> list[Trial]:
     """The grid's trials, datasets outermost, then objectives, then seeds; each trial's config
     is ``base`` with that dataset, seed and objective kind (the objective's other settings,
     e.g. ``free_bits``, from ``base``)."""
     out = []
-    for dataset in grid.datasets or (base.dataset,):
-        for kind in grid.objectives or (base.objective.kind,):
-            for seed in grid.seeds or (base.seed,):
+    axes = grid_axes(base, grid)
+    for dataset in axes["datasets"]:
+        for kind in axes["objectives"]:
+            for seed in axes["seeds"]:
                 objective = dataclasses.replace(base.objective, kind=kind)
                 cfg = dataclasses.replace(base, dataset=dataset, seed=seed, objective=objective)
                 out.append(Trial(dataset, seed, kind, cfg))
@@ -362,5 +371,5 @@ def trials_markdown(records: Sequence[dict]) -> str:
 
 
 __all__ = ["AGGREGATED", "GridConfig", "GridResult", "Trial", "aggregate", "aggregate_markdown",
-           "analyze_trial", "import_ray", "make_trials", "mean_and_se", "run_grid", "run_trial",
-           "trial_path", "trials_markdown"]
+           "analyze_trial", "grid_axes", "import_ray", "make_trials", "mean_and_se", "run_grid",
+           "run_trial", "trial_path", "trials_markdown"]

@@ -185,6 +185,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         GridConfig,
         aggregate,
         aggregate_markdown,
+        grid_axes,
         import_ray,
         make_trials,
         run_grid,
@@ -223,9 +224,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     rows = aggregate(result.trials)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "sweep.json", {
-        "grid": {"betas": list(cfg.betas), "seeds": list(grid.seeds or (cfg.seed,)),
-                 "objectives": list(grid.objectives or (cfg.objective.kind,)),
-                 "datasets": list(grid.datasets or (cfg.dataset,))},
+        "grid": {"betas": list(cfg.betas), **grid_axes(cfg, grid)},
         "aggregate": rows, "trials": result.trials, "failed": result.failed,
         "skipped": result.skipped, "seconds": result.seconds})
     text = ("## Mean ± standard error across seeds\n\n" + aggregate_markdown(rows)
