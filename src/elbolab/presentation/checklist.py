@@ -3,7 +3,7 @@
 Every validation record names the checklist items it serves (``serves``) and the notebook
 section it was made in (``section``); :func:`coverage` joins :data:`CHECKLIST` with the records
 of a run's ``metrics.json`` so that an item no record serves shows as missing, and
-and :func:`appendix_html` renders that join as the report's appendix.
+:func:`appendix_html` renders that join as the report's appendix.
 
 Source of the items. The handout's submission checklist and excellence indicators are not in
 this repository; the items below are rebuilt from what the project records of them: the parts
