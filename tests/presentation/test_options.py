@@ -34,6 +34,15 @@ def test_every_field_is_an_option_with_help(cls):
             assert f.name in actions and actions[f.name].help, f.name
 
 
+@pytest.mark.parametrize("cls", [TrainConfig, SweepConfig, EvaluateConfig, LabConfig])
+def test_every_valued_option_states_its_default(cls):
+    """--help shows a default for every option that takes a value, including those whose
+    default is None ("the preset's", "all", "no limit"): a user never guesses."""
+    for a in _parser(cls)._actions:
+        if a.dest != "help" and a.nargs != 0:
+            assert "default" in a.help, (a.dest, a.help)
+
+
 def test_options_reach_the_config_and_its_objective():
     args = _parser(TrainConfig).parse_args(
         ["--batch-size", "64", "--no-cuda-graph", "--objective", "free_bits", "--free-bits",

@@ -12,7 +12,7 @@ from elbolab.vae.data import ImageData, load_dataset
 from elbolab.vae.evaluation import evaluate_elbo, iwae_per_example
 from elbolab.vae.models import ModelSpec, StackedMLPVAE, build_model, preset_spec
 from elbolab.vae.objectives import Objective
-from elbolab.vae.training import Trainer, TrainingDiverged
+from elbolab.vae.training import Trainer, TrainingDiverged, budgeted_epochs
 
 
 def _trainer(cfg: TrainConfig, out, tr, te) -> Trainer:
@@ -364,3 +364,29 @@ def test_time_budget_stops_before_it_is_exceeded(mnist_small, tmp_path, monkeypa
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 3
     more = _trainer(_cfg(epochs=4, max_minutes=60.0), tmp_path, tr, te)
     assert [h["epoch"] for h in more.fit(resume=True).history] == [1, 2, 3, 4]
+
+
+def test_budgeted_epochs_is_the_stopping_rule_in_closed_form():
+    """25-s epochs under 90 s: after one epoch (25 s spent) floor(65/25) = 2 more fit, so the
+    run ends at 3; the longest epoch so far is what counts; never past ``epochs``, never
+    before the epochs done; no history yet: the epochs asked for."""
+    row = {"train_seconds": 25.0}
+    assert budgeted_epochs([row], 10, 1.5) == 3
+    assert budgeted_epochs([row] * 3, 10, 1.5) == 3
+    assert budgeted_epochs([row, {"train_seconds": 40.0}], 10, 1.5) == 2  # 65 + 40 > 90
+    assert budgeted_epochs([row], 2, 1.5) == 2
+    assert budgeted_epochs([row] * 5, 10, 1.5) == 5  # already past the budget
+    assert budgeted_epochs([], 7, 1.5) == 7
+
+
+def test_time_budget_bounds_the_progress_bar(mnist_small, tmp_path, monkeypatch, capsys):
+    """With a budget, the bar's total (and so its ETA) is the epochs the budget allows, not
+    the epochs asked for: the run ends at 3/3, never shows /10 after its first epoch."""
+    tr, te = mnist_small
+    trainer = Trainer.from_config(_cfg(epochs=10, max_minutes=1.5), tmp_path, train=tr,
+                                  test=te, progress=True)
+    real = trainer.run_epoch
+    monkeypatch.setattr(trainer, "run_epoch", lambda epoch: {**real(epoch), "train_seconds": 25.0})
+    trainer.fit()
+    err = capsys.readouterr().err
+    assert "3/3" in err and "2/10" not in err and "3/10" not in err

@@ -82,7 +82,8 @@ class TrainConfig:
     # summed epoch "train_seconds" (training steps only): stop before `epochs` when one more epoch,
     # as long as the longest so far, would exceed it
     max_minutes: float | None = option(
-        None, "stop earlier when this much training time would be exceeded", type=float)
+        None, "stop earlier when this many minutes of training would be exceeded (default: no "
+        "limit)", type=float)
     batch_size: int = option(128, "minibatch size")
     lr: float = option(1e-3, "Adam learning rate")
     lr_schedule: str = option("constant", "learning-rate schedule", choices=LR_SCHEDULES)
@@ -97,8 +98,8 @@ class TrainConfig:
     seed: int = option(0, "random seed")
     data_dir: str | None = option(None, "data folder (default: $ELBOLAB_DATA_DIR or the user "
                                         "cache)", type=str)
-    train_subset: int | None = option(None, "first N training images", type=int)
-    test_subset: int | None = option(None, "first N test images", type=int)
+    train_subset: int | None = option(None, "first N training images (default: all)", type=int)
+    test_subset: int | None = option(None, "first N test images (default: all)", type=int)
     cuda_graph: bool = option(True, "capture the training step as a CUDA graph (CUDA only)")
     backward: str = option("auto", "gradients: the written-out backward pass (explicit; auto = "
                                    "on the CPU for ReLU/tanh MLPs) or autograd",
@@ -188,7 +189,8 @@ class SweepConfig:
     k_eval: int = option(500, "importance samples for log p(x)", flag="k")
     device: str = option("auto", f"torch device: one of {', '.join(DEVICE_CHOICES)} or cuda:N")
     seed: int = option(0, "random seed")
-    data_dir: str | None = option(None, "data folder", type=str)
+    data_dir: str | None = option(None, "data folder (default: $ELBOLAB_DATA_DIR or the user "
+                                        "cache)", type=str)
 
     def __post_init__(self) -> None:
         self.objective = _as_objective(self.objective)

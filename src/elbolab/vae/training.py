@@ -119,6 +119,21 @@ def build_run_model(config: TrainConfig, data_dim: int,
     return spec, build_model(spec).to(resolve_device(device))
 
 
+def budgeted_epochs(history: list[dict], epochs: int, max_minutes: float) -> int:
+    """The epoch count a run with a time budget ends at, from its epochs so far: it stops
+    before an epoch that, if as long as the longest so far, would take the summed
+    ``train_seconds`` past ``max_minutes``; so n more epochs fit where
+    spent + n·longest <= 60·max_minutes. Never fewer than the epochs done, never more than
+    ``epochs``."""
+    done = len(history)
+    if done == 0:
+        return epochs
+    spent = sum(h["train_seconds"] for h in history)
+    longest = max(h["train_seconds"] for h in history)
+    more = math.floor((60 * max_minutes - spent) / longest) if longest > 0 else epochs
+    return max(done, min(epochs, done + max(more, 0)))
+
+
 class Trainer:
     """Trains ``model`` (built from ``spec``) on ``data`` as ``config`` says, writing into
     ``out_dir``; call :meth:`fit`. :meth:`from_config` loads the data and builds the model."""
@@ -418,10 +433,15 @@ class Trainer:
                                 s=f"{row['train_seconds']:.2f}")
                 budget = self.config.max_minutes
                 if budget is not None:
-                    spent = sum(h["train_seconds"] for h in history)
-                    if spent + max(h["train_seconds"] for h in history) > 60 * budget:
+                    last = budgeted_epochs(history, self.config.epochs, budget)
+                    if last != bar.total:  # the bar's ETA counts the epochs the budget allows
+                        bar.total = last
+                        bar.refresh()
+                    if last <= epoch + 1:
+                        spent = sum(h["train_seconds"] for h in history)
                         self.log(f"time budget of {budget:g} min: stopping after epoch "
                                  f"{epoch + 1} ({spent:.1f} s of training)")
+                        bar.update(1)  # the loop's next step would have counted this epoch
                         break
         except KeyboardInterrupt:
             self._save(self.out_dir / INTERRUPTED, epoch, history, interrupted=True)
@@ -434,5 +454,5 @@ class Trainer:
         return TrainResult(self.model, history, self.out_dir, start_epoch)
 
 
-__all__ = ["RunData", "TrainResult", "Trainer", "TrainingDiverged", "build_run_model",
-           "prepare_data"]
+__all__ = ["RunData", "TrainResult", "Trainer", "TrainingDiverged", "budgeted_epochs",
+           "build_run_model", "prepare_data"]
