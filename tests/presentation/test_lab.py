@@ -13,7 +13,12 @@ import torch
 from conftest import HAVE_MNIST, SHARED
 
 from elbolab.presentation.cli import main
-from elbolab.presentation.lab import inject_parameters, notebook_source
+from elbolab.presentation.lab import (
+    cell_sections,
+    inject_parameters,
+    notebook_source,
+    progress_line,
+)
 from elbolab.presentation.validation import KINDS, PARTS
 
 
@@ -26,6 +31,31 @@ def test_notebook_source_is_percent_format_with_a_parameters_cell():
     inject_parameters(nb, {"QUICK": True, "DATA_DIR": None})
     i = nb.cells.index(tagged[0])
     assert nb.cells[i + 1].source.endswith("QUICK = True\nDATA_DIR = None\n")
+
+
+def test_progress_line_reads_tqdm_bars_and_nothing_else():
+    """A chunk of stderr made only of tqdm states gives its last state, shortened; a chunk
+    with any other text (a warning, a message) is not a bar and stays in the notebook."""
+    chunk = ("\rddpm:  10%|█         | 800/8000 [00:05<00:45, 160.00it/s]"
+             "\rddpm:  20%|██        | 1600/8000 [00:10<00:40, 160.00it/s]")
+    assert progress_line(chunk) == "ddpm 1600/8000 [00:10<00:40]"
+    assert progress_line("train:  0%|          | 0/3 [00:00<?, ?epoch/s]\n") == \
+        "train 0/3 [00:00<?]"
+    assert progress_line("β sweep: 100%|██████████| 10/10 [00:17<00:00,  1.7s/epoch]\n") == \
+        "β sweep 10/10 [00:17<00:00]"
+    assert progress_line("UserWarning: something\n") is None
+    assert progress_line(chunk + "\nRuntimeWarning: overflow\n") is None
+    assert progress_line("") is None and progress_line("\n\r") is None
+
+
+def test_every_code_cell_is_named_by_its_section():
+    nb = jupytext.read(notebook_source())
+    sections = cell_sections(nb)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    assert sorted(sections) == code
+    names = set(sections.values())
+    assert {"setup", "Part 1 — Why p(x) is intractable"} <= names, names
+    assert any(n.startswith("Part 5") for n in names)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -112,12 +142,16 @@ def test_elbolab_lab_quick_passes_on_the_digits_fallback(tmp_path):
     every validation holds on them."""
     env = {**os.environ, "ELBOLAB_DATA_DIR": str(tmp_path / "no-data"), "ELBOLAB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "elbolab.presentation.cli", "lab", "--quick", "--no-progress",
-         "--out", "lab"],
+        [sys.executable, "-m", "elbolab.presentation.cli", "lab", "--quick", "--out", "lab"],
         capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # with progress on, the long cells' own bars reach the console through the lab's bar
+    # (the DDPM's steps, the trainers' epochs), and none of them is left in the report
+    assert "lab · Part 4" in proc.stderr and re.search(r"ddpm \d+/8000 \[", proc.stderr)
+    assert re.search(r"train \d+/\d+ \[", proc.stderr)
     vals = json.loads((tmp_path / "lab" / "metrics.json").read_text())["validations"]
     assert vals and all(v["passed"] for v in vals)
     assert not any(v["name"].startswith("conv VAE beats the MLP") for v in vals)  # MNIST-only
     html = (tmp_path / "lab" / "report.html").read_text()
     assert "data: digits" in html and "8x8 digits" in html
+    assert "epoch/s" not in html and "it/s" not in html and "%|" not in html

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -42,6 +43,54 @@ from ..vae.device import DEVICE_CHOICES
 from .report import write_report
 
 NOTEBOOK_NAME = "lab3_elbo"
+
+# a tqdm text bar's state: "desc:  40%|████      | 4/10 [00:20<00:30, 2.00epoch/s, …]"
+_TQDM = re.compile(r"^\s*(?:(?P<desc>[^:|]*):\s*)?(?:\d+%\|[^|]*\|)?\s*"
+                   r"(?P<count>\d+/\d+) \[(?P<times>[^\],]*)")
+
+
+def progress_line(text: str) -> str | None:
+    """The last state of the progress bars in a chunk of a cell's stderr, shortened to
+    "desc n/total [elapsed<eta]", or None if the chunk holds anything but tqdm bars (it is
+    then a real message and stays in the notebook)."""
+    lines = [s for s in re.split(r"[\r\n]", text) if s.strip()]
+    matches = [_TQDM.match(s) for s in lines]
+    if not lines or not all(matches):
+        return None
+    m = matches[-1]
+    return " ".join(p for p in (m["desc"], m["count"], f"[{m['times']}]") if p)
+
+
+class _LabClient(NotebookClient):
+    """A notebook client that relays the progress bars of the running cell to the lab's own
+    bar (``on_progress``) instead of keeping them as outputs: the console shows where a long
+    cell is and its ETA, the notebook and the report stay free of bar residue."""
+
+    on_progress = None
+
+    def output(self, outs, msg, display_id, cell_index):  # noqa: D102 (nbclient's hook)
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "stream" and content.get("name") == "stderr":
+            line = progress_line(content.get("text", ""))
+            if line is not None:
+                if self.on_progress is not None:
+                    self.on_progress(line)
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def cell_sections(nb: nbformat.NotebookNode) -> dict[int, str]:
+    """For each code cell's index, the title of the last ``##`` heading above it (math and
+    markup stripped), to name where a running lab is."""
+    sections, title = {}, "setup"
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "markdown":
+            for line in c.source.splitlines():
+                if line.startswith("## "):
+                    title = re.sub(r"[$*`\\]|\{|\}", "", line[3:]).split(",")[0].strip()
+        elif c.cell_type == "code":
+            sections[i] = title
+    return sections
 
 
 @dataclass
@@ -133,7 +182,7 @@ def run_lab(
     # (from --data-dir or $ELBOLAB_DATA_DIR, either of which may be relative to our cwd)
     data = str(default_data_dir(data_dir).absolute())
     inject_parameters(nb, {"QUICK": bool(quick), "DEVICE": device, "SEED": int(seed),
-                           "OUT_DIR": str(out), "DATA_DIR": data})
+                           "OUT_DIR": str(out), "DATA_DIR": data, "PROGRESS": bool(progress)})
 
     # local sockets, not TCP: no port on the network, and no "running over TCP without
     # encryption" warning from the kernel (IPC needs a POSIX system)
@@ -145,13 +194,27 @@ def run_lab(
     n_code = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=n_code, desc="lab notebook", unit="cell", disable=not progress,
                file=sys.stderr)
-    client = NotebookClient(
+    sections = cell_sections(nb)
+
+    def cell_started(cell_index: int, **_) -> None:
+        if cell_index not in sections:  # nbclient announces markdown cells too
+            return
+        bar.set_description_str(f"lab · {sections.get(cell_index, '')[:32]}", refresh=False)
+        bar.set_postfix_str("", refresh=True)
+
+    def cell_done(**_) -> None:
+        bar.set_postfix_str("", refresh=False)
+        bar.update(1)
+
+    client = _LabClient(
         nb,
         timeout=cell_timeout,
         km=km,
         resources={"metadata": {"path": str(out)}},
-        on_cell_executed=lambda **_: bar.update(1),
+        on_cell_start=cell_started,
+        on_cell_executed=cell_done,
     )
+    client.on_progress = lambda line: bar.set_postfix_str(line)
     start = time.perf_counter()
     try:
         client.execute()
@@ -186,5 +249,5 @@ def _short_error(text: str, limit: int = 4000) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-__all__ = ["NOTEBOOK_NAME", "LabConfig", "LabResult", "inject_parameters", "notebook_source",
-           "run_lab"]
+__all__ = ["NOTEBOOK_NAME", "LabConfig", "LabResult", "cell_sections", "inject_parameters",
+           "notebook_source", "progress_line", "run_lab"]

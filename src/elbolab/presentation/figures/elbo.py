@@ -59,9 +59,9 @@ def plot_iwae_vs_k(
         fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
         ax.axhspan(elbo - 1.96 * elbo_stderr, elbo + 1.96 * elbo_stderr, color=COLORS["q"],
                    alpha=0.15)
-        ax.axhline(elbo, color=COLORS["q"], lw=1.5, label="ELBO (analytic KL)")
+        ax.axhline(elbo, color=COLORS["q"], lw=1.5, label="ELBO (analytic KL), band ± 1.96 SE")
         ax.errorbar(ks, b, yerr=1.96 * se, fmt="o-", color=COLORS["mc"], capsize=3, ms=4,
-                    label=r"IWAE-$k$ bound")
+                    label=r"IWAE-$k$ bound, bars ± 1.96 SE")
         if reference is not None:
             ax.axhline(reference, color=COLORS["exact"], ls="--", label=reference_label)
         ax.set_xscale("log", base=2)

@@ -15,32 +15,47 @@ from .style import COLORS, STYLE
 
 
 def plot_jensen_chords(panels: Sequence[dict]) -> Figure:
-    """For each X: the log curve, samples of (X, log X), the point (E[X], E[log X]) under the
-    curve and the gap log E[X] − E[log X] shaded. Each panel dict holds ``name``, ``x``
-    (samples), ``e_x``, ``e_log``, ``log_e``."""
+    """For each law of X, one panel of a 2-column grid: the log curve, samples of (X, log X),
+    a chord between two values of X (the 10th and 90th percentiles; the two values of a
+    two-point law) lying under the curve, the point (E[X], E[log X]) below log E[X], and the
+    gap between them shaded and labelled in nats. One legend for the figure. Each panel dict
+    holds ``name``, ``x`` (samples), ``e_x``, ``e_log``, ``log_e``."""
     n = len(panels)
+    ncol = min(n, 2)
+    nrow = -(-n // ncol)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), layout="constrained")
-        for ax, p in zip(np.atleast_1d(axes), panels, strict=True):
+        fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.9 * nrow + 0.5),
+                                 layout="constrained", squeeze=False)
+        for ax in axes.ravel()[n:]:
+            ax.set_visible(False)
+        for ax, p in zip(axes.ravel(), panels, strict=False):
             x = np.asarray(p["x"])
             lo, hi = np.quantile(x, [0.002, 0.998])
             grid = np.linspace(max(lo * 0.8, 1e-3), hi * 1.1, 300)
             ax.plot(grid, np.log(grid), color=COLORS["exact"], lw=2, label="log x")
             xs = x[:: max(1, len(x) // 400)]
-            ax.plot(xs, np.log(xs), "o", color=COLORS["band"], ms=3, alpha=0.5)
-            if len(np.unique(x)) == 2:
-                a, b = np.unique(x)
-                ax.plot([a, b], [np.log(a), np.log(b)], "--", color=COLORS["mc"], label="chord")
-            ax.fill_between([p["e_x"] - 0.02 * (hi - lo), p["e_x"] + 0.02 * (hi - lo)],
-                            p["e_log"], p["log_e"], color=COLORS["q"], alpha=0.35,
-                            label=f"gap {p['log_e'] - p['e_log']:.3f}")
-            ax.plot([p["e_x"]], [p["log_e"]], "s", color=COLORS["exact"], ms=6,
+            ax.plot(xs, np.log(xs), "o", color=COLORS["band"], ms=3, alpha=0.5,
+                    label="samples (X, log X)")
+            values = np.unique(x)
+            a, b = values if len(values) == 2 else np.quantile(x, [0.1, 0.9])
+            ax.plot([a, b], [np.log(a), np.log(b)], "--", color=COLORS["mc"], lw=1.5,
+                    label="a chord: below the curve")
+            gap = p["log_e"] - p["e_log"]
+            half = 0.025 * (hi - lo)
+            ax.fill_between([p["e_x"] - half, p["e_x"] + half], p["e_log"], p["log_e"],
+                            color=COLORS["q"], alpha=0.35, label="gap log E[X] − E[log X]")
+            ax.plot([p["e_x"]], [p["log_e"]], "s", color=COLORS["exact"], ms=7,
                     label="log E[X]")
-            ax.plot([p["e_x"]], [p["e_log"]], "o", color=COLORS["q"], ms=7, label="E[log X]")
-            ax.set_title(p["name"], fontsize=10)
+            ax.plot([p["e_x"]], [p["e_log"]], "o", color=COLORS["q"], ms=8, label="E[log X]")
+            ax.annotate(f"gap {gap:.3f} nats", xy=(p["e_x"] + half, (p["e_log"] + p["log_e"]) / 2),
+                        xytext=(12, -18), textcoords="offset points", fontsize=10,
+                        color=COLORS["q"], arrowprops={"arrowstyle": "-", "color": COLORS["q"]})
+            ax.set_title(f"X ~ {p['name']}", fontsize=11)
             ax.set_xlabel("x")
-            ax.legend(fontsize=7, loc="lower right")
-        np.atleast_1d(axes)[0].set_ylabel("log x")
+            ax.set_ylabel("log x")
+        handles, labels = axes.ravel()[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
+        fig.suptitle("Jensen: E[log X] lies below log E[X] for every law of X", fontweight="bold")
     return fig
 
 

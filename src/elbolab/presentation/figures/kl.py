@@ -115,27 +115,45 @@ def plot_mode_fits_2d(xx: np.ndarray, yy: np.ndarray, p_density: np.ndarray,
 
 def plot_kl_asymmetry_heatmap(delta_mu: np.ndarray, sigma_ratio: np.ndarray,
                               forward: np.ndarray, reverse: np.ndarray) -> Figure:
-    """KL(p‖q), KL(q‖p) and their log-ratio for p = N(0,1), q = N(Δμ, r²)."""
+    """KL(p‖q), KL(q‖p) and their log-ratio for p = N(0,1), q = N(Δμ, r²) over a grid of
+    (Δμ, r). The first two panels share one colour scale (its bar spans both, below them) and
+    carry labelled contours at 0.1, 1 and 10 nats; the third has its own labelled bar, and the
+    black contour where the two directions are equal."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained")
+        fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), layout="constrained")
         vmax = np.log10(max(forward.max(), reverse.max()))
-        for ax, data, title in ((axes[0], forward, "KL(p‖q)"), (axes[1], reverse, "KL(q‖p)")):
+        for ax, data, title in ((axes[0], forward, r"forward $\mathrm{KL}(p\,\|\,q)$"),
+                                (axes[1], reverse, r"reverse $\mathrm{KL}(q\,\|\,p)$")):
             im = ax.pcolormesh(delta_mu, sigma_ratio, np.log10(np.maximum(data, 1e-3)),
                                cmap="magma", vmin=-3, vmax=vmax, shading="auto")
-            ax.set_title(f"log₁₀ {title}")
-        fig.colorbar(im, ax=axes[:2], shrink=0.9, label="log₁₀ nats")
+            cs = ax.contour(delta_mu, sigma_ratio, data, levels=[0.1, 1.0, 10.0],
+                            colors="white", linewidths=0.8)
+            ax.clabel(cs, fmt=lambda v: f"{v:g} nat" + ("" if v == 1 else "s"), fontsize=8)
+            ax.set_title(title)
+        fig.colorbar(im, ax=axes[:2], location="bottom", shrink=0.6, aspect=40,
+                     label=r"both panels: $\log_{10}$ KL  (KL in nats)")
         ratio = np.log10(np.maximum(forward, 1e-12) / np.maximum(reverse, 1e-12))
         lim = np.abs(ratio).max()
         im2 = axes[2].pcolormesh(delta_mu, sigma_ratio, ratio, cmap="RdBu_r", vmin=-lim,
                                  vmax=lim, shading="auto")
-        axes[2].contour(delta_mu, sigma_ratio, ratio, levels=[0], colors="k", linewidths=1)
-        axes[2].set_title("log₁₀ KL(p‖q) / KL(q‖p)")
-        fig.colorbar(im2, ax=axes[2], shrink=0.9)
+        cs = axes[2].contour(delta_mu, sigma_ratio, ratio, levels=[0], colors="k",
+                             linewidths=1)
+        axes[2].clabel(cs, fmt=lambda v: "equal", fontsize=8)
+        axes[2].set_title(r"$\log_{10}\,\mathrm{KL}(p\|q)\,/\,\mathrm{KL}(q\|p)$")
+        fig.colorbar(im2, ax=axes[2], location="bottom", shrink=0.9, aspect=20,
+                     label="red: forward larger; blue: reverse larger")
+        ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8)
+                 if sigma_ratio.min() <= t <= sigma_ratio.max()]
         for ax in axes:
             ax.set_yscale("log")
-            ax.set_xlabel("Δμ = μ_q − μ_p")
+            ax.yaxis.set_major_locator(FixedLocator(ticks))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.set_xlabel(r"$\Delta\mu = \mu_q - \mu_p$")
             ax.grid(False)
-        axes[0].set_ylabel("σ_q / σ_p")
+        axes[0].set_ylabel(r"$\sigma_q / \sigma_p$")
     return fig
 
 

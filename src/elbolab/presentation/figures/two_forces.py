@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from ...vae.evaluation import ACTIVE_UNIT_THRESHOLD
 from .style import COLORS, STYLE, beta_colors, image_grid
@@ -151,24 +152,36 @@ def plot_kl_per_dimension(rows: Sequence[dict],
 
 
 def plot_rd_learning_curves(labels: Sequence[str], history: Sequence[Sequence[dict]], *,
-                            title: str = "") -> Figure:
+                            title: str = "", target: tuple[Sequence[float], Sequence[float],
+                                                           str] | None = None) -> Figure:
     """Test rate (``test_kl``, left) and distortion (−``test_reconstruction``, right) per
-    epoch for each run (one label each)."""
+    epoch for each run (one label each), integer epoch ticks, one legend below both panels.
+    The rate axis is linear unless the rates span more than two decades (then symmetric-log,
+    with every decade labelled). ``target``: (epochs, values, label) of a rate the training
+    steers toward (the capacity C schedule), drawn dashed."""
     colors = beta_colors(len(labels))
+    rates = [e["test_kl"] for h in history for e in h]
     with plt.rc_context(STYLE):
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.6), layout="constrained")
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
         for lab, h, c in zip(labels, history, colors, strict=True):
             ep = [e["epoch"] for e in h]
-            ax.plot(ep, [e["test_kl"] for e in h], "o-", ms=2.5, color=c, label=lab)
-            ax2.plot(ep, [-e["test_reconstruction"] for e in h], "o-", ms=2.5, color=c)
-        ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("rate R (nats)")
+            ax.plot(ep, [e["test_kl"] for e in h], "o-", ms=3, color=c, label=lab)
+            ax2.plot(ep, [-e["test_reconstruction"] for e in h], "o-", ms=3, color=c)
+        if target is not None:
+            ax.plot(target[0], target[1], "--", color=COLORS["exact"], lw=1.2, label=target[2])
+        positive = [r for r in rates if r > 0]
+        if positive and max(positive) / max(min(positive), 1e-3) > 100:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.set_ylabel("test rate R = KL (nats)")
         ax.set_title(f"{title}Rate during training")
-        ax.legend(fontsize=8)
-        ax2.set_xlabel("epoch")
-        ax2.set_ylabel("distortion D (nats)")
+        ax2.set_ylabel("test distortion D (nats)")
         ax2.set_title("Distortion during training")
+        for a in (ax, ax2):
+            a.set_xlabel("epoch")
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                   ncol=min(len(labels) + (target is not None), 5), fontsize=9)
     return fig
 
 
