@@ -130,6 +130,9 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     pngs = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', html)
     n_figures = len(list((out / "figures").glob("*.png")))
     assert len(pngs) == len(set(pngs)) == n_figures
+    # every figure numbered in order, under a one-line caption
+    numbers = [int(n) for n in re.findall(r'class="elbolab-caption"><b>Figure (\d+)\.</b> \S', html)]
+    assert numbers == list(range(1, n_figures + 1))
     # no library noise, no repr, no path of this machine in the page or on the console
     for noise in ("Warning", "Validation(name=", str(tmp_path)):
         assert noise not in html, noise
