@@ -74,14 +74,18 @@ def test_package_docstring_maps_every_subpackage():
         assert f"elbolab.{core}" in doc
 
 
-def test_import_elbolab_stays_light():
+def test_import_elbolab_and_its_command_line_stay_light():
+    """A command pays for what it uses: importing the library or building the command line
+    (what every `elbolab …` does before its work) loads no plotting, no notebook machinery,
+    no scipy (~0.3 s) and no torch._dynamo (~2 s)."""
     heavy = ("matplotlib", "jupytext", "nbformat", "nbclient", "nbconvert", "ipykernel",
-             "IPython")
-    code = ("import sys, elbolab; print(','.join(m for m in sys.modules "
-            f"if m.split('.')[0] in {heavy!r}))")
+             "IPython", "jupyter_client", "scipy", "torch._dynamo")
+    code = ("import sys, elbolab, elbolab.presentation.cli as cli; cli._build_parser(); "
+            "print(','.join(m for m in sys.modules "
+            f"if m in {heavy!r} or m.split('.')[0] in {heavy!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "", f"import elbolab pulled in: {out.stdout.strip()}"
+    assert out.stdout.strip() == "", f"the command line pulled in: {out.stdout.strip()}"
 
 
 def _imports_of(path: Path, module: str) -> set[str]:

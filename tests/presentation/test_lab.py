@@ -13,13 +13,9 @@ import torch
 from conftest import HAVE_MNIST, SHARED
 
 from elbolab.presentation.cli import main
-from elbolab.presentation.lab import (
-    cell_sections,
-    inject_parameters,
-    notebook_source,
-    progress_line,
-)
-from elbolab.presentation.validation import KINDS, PARTS
+from elbolab.presentation.kernel import progress_line
+from elbolab.presentation.lab import cell_sections, inject_parameters, notebook_source
+from elbolab.presentation.validation import COMPARATORS, KINDS, PARTS
 
 
 def test_notebook_source_is_percent_format_with_a_parameters_cell():
@@ -97,7 +93,11 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     vals = metrics["validations"]
     assert vals and all(v["passed"] for v in vals)
-    assert all(set(v) >= {"name", "part", "value", "tolerance", "passed", "kind"} for v in vals)
+    assert all(set(v) >= {"name", "part", "value", "tolerance", "passed", "kind", "against",
+                          "unit", "comparator"} for v in vals)
+    # each says what it is compared against, and how: no verdict left to the caller alone
+    assert all(v["against"] and v["comparator"] in COMPARATORS and v["comparator"] != "custom"
+               for v in vals)
     assert {v["kind"] for v in vals} == set(KINDS)  # every kind of evidence is there
     parts = {v["part"] for v in vals}
     assert parts <= set(PARTS) and {"kl", "elbo", "training", "diffusion"} <= parts
@@ -131,7 +131,8 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     n_figures = len(list((out / "figures").glob("*.png")))
     assert len(pngs) == len(set(pngs)) == n_figures
     # every figure numbered in order, under a one-line caption
-    numbers = [int(n) for n in re.findall(r'class="elbolab-caption"><b>Figure (\d+)\.</b> \S', html)]
+    caption = r'class="elbolab-caption"><b>Figure (\d+)\.</b> \S'
+    numbers = [int(n) for n in re.findall(caption, html)]
     assert numbers == list(range(1, n_figures + 1))
     # no library noise, no repr, no path of this machine in the page or on the console
     for noise in ("Warning", "Validation(name=", str(tmp_path)):

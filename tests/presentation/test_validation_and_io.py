@@ -4,40 +4,67 @@ import os
 import pytest
 
 from elbolab.io import atomic_write_json, atomic_write_text
-from elbolab.presentation.validation import PARTS, ValidationLog, format_table
+from elbolab.presentation.validation import PARTS, ValidationLog, format_html, format_table
 
 
 def test_validation_log_records_and_saves(tmp_path):
     log = ValidationLog()
-    log.at_most("error", "kl", 0.1, 0.2, kind="oracle")
-    log.at_least("p-value", "elbo", 0.001, 0.01, kind="statistical")
-    log.close("value", "jensen", 1.05, 1.0, rtol=0.1, kind="identity")
-    log.z_within("z", "kl", -4.5)
-    assert [r.passed for r in log.records] == [True, False, True, False]
-    assert [r.kind for r in log.records] == ["oracle", "statistical", "identity", "statistical"]
-    assert [r.comparator for r in log.records] == ["<=", ">=", "<=", "<="]
+    log.at_most("error", "kl", 0.1, 0.2, kind="oracle", against="scipy", unit="nats")
+    log.at_least("p-value", "elbo", 0.001, 0.01, kind="statistical", against="1% level",
+                 unit="p-value")
+    log.close("value", "jensen", 1.05, 1.0, rtol=0.1, kind="identity", against="1", unit="")
+    log.z_within("z", "kl", -4.5, against="exact KL")
+    log.between("order", "diffusion", 3e-5, 0.5e-5, 2e-5, kind="oracle", against="Ho et al.",
+                unit="bits/dim")
+    assert [r.passed for r in log.records] == [True, False, True, False, False]
+    assert [r.kind for r in log.records] == ["oracle", "statistical", "identity", "statistical",
+                                             "oracle"]
+    assert [r.comparator for r in log.records] == ["<=", ">=", "=", "|z|<=", "in"]
+    # a z-score keeps its sign and its unit; '=' keeps the value and its target
+    assert (log.records[3].value, log.records[3].unit) == (-4.5, "SE")
+    assert (log.records[2].value, log.records[2].reference) == (1.05, 1.0)
+    assert log.records[2].tolerance == pytest.approx(0.1)
     assert not log.all_passed
     path = tmp_path / "m.json"
     log.save(path, quick=True)
     data = json.loads(path.read_text())
     assert data["quick"] is True
     assert set(data["validations"][0]) >= {"name", "part", "value", "tolerance", "passed",
-                                           "kind", "comparator"}
+                                           "kind", "comparator", "against", "unit", "reference"}
     table = format_table(data["validations"])
-    assert "FAIL" in table and "2/4 validations passed" in table
-    assert "1 identity, 1 oracle, 2 statistical, 0 demonstration" in table
-    assert "≤" in table and "≥" in table
+    assert "FAIL" in table and "2/5 validations passed" in table
+    assert "1 identity, 2 oracle, 2 statistical, 0 demonstration" in table
+    for shown in ("≤", "≥", "|z| ≤", "1 ± 0.1", "[5e-06, 2e-05]", "0.1 nats", "-4.5 SE"):
+        assert shown in table, shown
+    html = format_html(data["validations"])
+    assert "<th>compared against</th>" in html and "<td>exact KL</td>" in html
+    assert "<td>3e-05 bits/dim</td>" in html
+
+
+def test_every_record_says_what_it_is_compared_against():
+    log = ValidationLog()
+    with pytest.raises(TypeError):  # against and unit are never implicit
+        log.at_most("x", "kl", 0.0, 1.0, kind="oracle")
+    with pytest.raises(TypeError):
+        log.z_within("x", "kl", 0.0)
+    with pytest.raises(ValueError, match="against must name"):
+        log.at_most("x", "kl", 0.0, 1.0, kind="oracle", against="", unit="nats")
+    with pytest.raises(ValueError, match="comparator must be one of"):
+        log.record("x", "kl", 0.0, 1.0, True, kind="oracle", against="y", unit="",
+                   comparator="<")
 
 
 def test_validation_nan_never_passes_and_part_is_checked():
     log = ValidationLog()
-    assert not log.at_most("nan", "kl", float("nan"), 1.0, kind="oracle").passed
+    ok = {"against": "y", "unit": ""}
+    assert not log.at_most("nan", "kl", float("nan"), 1.0, kind="oracle", **ok).passed
+    assert not log.z_within("nan", "kl", float("nan"), against="y").passed
     with pytest.raises(ValueError, match="part must be one of"):
-        log.at_most("x", "chapter-9", 0.0, 1.0, kind="oracle")
+        log.at_most("x", "chapter-9", 0.0, 1.0, kind="oracle", **ok)
     with pytest.raises(ValueError, match="kind must be one of"):
-        log.at_most("x", "kl", 0.0, 1.0, kind="proof")
+        log.at_most("x", "kl", 0.0, 1.0, kind="proof", **ok)
     with pytest.raises(TypeError):  # the kind is never implicit
-        log.at_most("x", "kl", 0.0, 1.0)
+        log.at_most("x", "kl", 0.0, 1.0, **ok)
 
 
 def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
@@ -63,9 +90,9 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
 
 def test_records_carry_their_section_and_checklist_items():
     log = ValidationLog()
-    log.at_most("before any section", "kl", 0.0, 1.0, kind="oracle")
+    log.at_most("before any section", "kl", 0.0, 1.0, kind="oracle", against="y", unit="")
     log.section("Part 2: the closed form", "p2.closed_form", "x.stability")
-    rec = log.at_most("in it", "kl", 0.0, 1.0, kind="oracle")
+    rec = log.at_most("in it", "kl", 0.0, 1.0, kind="oracle", against="y", unit="")
     assert log.records[0].serves == () and log.records[0].section == ""
     assert rec.section == "Part 2: the closed form"
     assert rec.serves == ("p2.closed_form", "x.stability")
@@ -81,8 +108,8 @@ def test_checklist_appendix_shows_missing_items_and_escapes_names():
 
     log = ValidationLog()
     log.section("Part 2: <the> closed form", "p2.closed_form")
-    log.at_most("KL <= 1e-9 & exact", "kl", 0.0, 1.0, kind="oracle")
-    log.z_within("a z-score", "kl", 5.0)  # statistical and failing
+    log.at_most("KL <= 1e-9 & exact", "kl", 0.0, 1.0, kind="oracle", against="y", unit="")
+    log.z_within("a z-score", "kl", 5.0, against="y")  # statistical and failing
     rows = {r["item"].key: r for r in coverage(log.to_dicts())}
     assert set(rows) == {item.key for item in CHECKLIST}
     closed = rows["p2.closed_form"]
@@ -103,8 +130,9 @@ def test_validation_html_groups_by_part_and_links_each_to_its_section():
     from elbolab.presentation.validation import PART_SECTIONS, format_html
 
     log = ValidationLog()
-    log.at_most("a < b & c", "kl", 0.1, 0.2, kind="oracle")
-    log.at_least("p-value", "intractable", 0.001, 0.01, kind="statistical")
+    log.at_most("a < b & c", "kl", 0.1, 0.2, kind="oracle", against="y", unit="")
+    log.at_least("p-value", "intractable", 0.001, 0.01, kind="statistical",
+                 against="1% level", unit="p-value")
     html = format_html(log.to_dicts())
     assert "1 of 2 validations passed" in html and "a &lt; b &amp; c" in html
     # Part 1 comes first (the parts' order), each group links to its section

@@ -145,6 +145,25 @@ def test_binarization_is_bernoulli_of_the_intensity(gen):
     assert set(b.unique().tolist()) <= {0.0, 1.0}
     assert abs(b.mean().item() - 0.3) < 4 * (0.3 * 0.7 / 200_000) ** 0.5
     torch.testing.assert_close(static_binarization(x[:100], 1), static_binarization(x[:100], 1))
+    # per intensity, the frequency of ones is the intensity (4 binomial SE), and the ends are
+    # exact: p = 0 never and p = 1 always gives a one (an off-by-one comparison fails here)
+    p = torch.tensor([0.0, 0.01, 0.5, 0.99, 1.0]).repeat(100_000, 1)
+    freq = binarize(p, gen).mean(0)
+    se = (p[0] * (1 - p[0]) / 100_000).sqrt()
+    assert freq[0] == 0 and freq[-1] == 1
+    assert ((freq - p[0]).abs()[1:-1] <= 4 * se[1:-1]).all()
+    assert binarize(p.double(), gen).dtype == torch.float64
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (torch.tensor([0.5, 1.5]), ValueError, r"images must lie in \[0, 1\].*1\.5"),
+    (torch.tensor([-0.1, 0.5]), ValueError, r"images must lie in \[0, 1\]"),
+    (torch.tensor([float("nan"), 0.5]), ValueError, r"images must lie in \[0, 1\]"),
+    (torch.tensor([0, 1]), TypeError, "images must be a floating tensor"),
+])
+def test_binarize_refuses_what_is_not_a_probability(bad, error, match):
+    with pytest.raises(error, match=match):
+        binarize(bad)
 
 
 def test_unknown_dataset():

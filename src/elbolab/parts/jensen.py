@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from scipy import special
 
 from ..checks import check_count
 from ..densities import F64, log_mean_exp
@@ -54,6 +53,8 @@ def lognormal(mu: float = 0.0, sigma: float = 1.0) -> PositiveVariable:
 
 def gamma(shape: float = 2.0, scale: float = 1.0) -> PositiveVariable:
     """X ~ Gamma(k, θ): E[log X] = ψ(k) + log θ, log E[X] = log kθ, gap log k − ψ(k)."""
+    from scipy import special  # here, not at import: scipy costs a command line ~0.3 s
+
     def sample(n: int, g: torch.Generator | None) -> torch.Tensor:
         # Marsaglia–Tsang needs a generator-aware sampler; torch's Gamma takes none, so draw
         # through the inverse CDF of uniforms from the generator.

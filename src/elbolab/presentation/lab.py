@@ -7,9 +7,10 @@ executes it in a fresh kernel of *this* interpreter, and writes into ``out_dir``
 - ``lab3_elbo.ipynb``: the executed notebook, outputs kept (saved even if a cell fails);
 - ``report.html``: the same, rendered as one self-contained page (:mod:`.report`);
 - ``figures/*.png``: written by the notebook;
-- ``metrics.json``: ``{"validations": [{"name", "part", "value", "tolerance", "passed",
-  "detail"}, ...], ..., "run": {...}}``; the notebook writes the validations, this module adds
-  the run's metadata.
+- ``metrics.json``: ``{"validations": [{"name", "part", "kind", "against", "value", "unit",
+  "comparator", "tolerance", "reference", "passed", "detail", "section", "serves"}, ...], ...,
+  "run": {...}}`` (:class:`~elbolab.presentation.validation.Validation`); the notebook writes
+  the validations, this module adds the run's metadata.
 """
 
 from __future__ import annotations
@@ -25,14 +26,8 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jupytext
-import nbformat
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
 from .. import __version__
@@ -40,44 +35,11 @@ from ..io import atomic_write_json, atomic_write_text
 from ..vae.config import option
 from ..vae.data import default_data_dir
 from ..vae.device import DEVICE_CHOICES
-from .report import write_report
+
+if TYPE_CHECKING:
+    import nbformat
 
 NOTEBOOK_NAME = "lab3_elbo"
-
-# a tqdm text bar's state: "desc:  40%|████      | 4/10 [00:20<00:30, 2.00epoch/s, …]"
-_TQDM = re.compile(r"^\s*(?:(?P<desc>[^:|]*):\s*)?(?:\d+%\|[^|]*\|)?\s*"
-                   r"(?P<count>\d+/\d+) \[(?P<times>[^\],]*)")
-
-
-def progress_line(text: str) -> str | None:
-    """The last state of the progress bars in a chunk of a cell's stderr, shortened to
-    "desc n/total [elapsed<eta]", or None if the chunk holds anything but tqdm bars (it is
-    then a real message and stays in the notebook)."""
-    lines = [s for s in re.split(r"[\r\n]", text) if s.strip()]
-    matches = [_TQDM.match(s) for s in lines]
-    if not lines or not all(matches):
-        return None
-    m = matches[-1]
-    return " ".join(p for p in (m["desc"], m["count"], f"[{m['times']}]") if p)
-
-
-class _LabClient(NotebookClient):
-    """A notebook client that relays the progress bars of the running cell to the lab's own
-    bar (``on_progress``) instead of keeping them as outputs: the console shows where a long
-    cell is and its ETA, the notebook and the report stay free of bar residue."""
-
-    on_progress = None
-
-    def output(self, outs, msg, display_id, cell_index):  # noqa: D102 (nbclient's hook)
-        content = msg.get("content", {})
-        if msg.get("msg_type") == "stream" and content.get("name") == "stderr":
-            line = progress_line(content.get("text", ""))
-            if line is not None:
-                if self.on_progress is not None:
-                    self.on_progress(line)
-                return None
-        return super().output(outs, msg, display_id, cell_index)
-
 
 def cell_sections(nb: nbformat.NotebookNode) -> dict[int, str]:
     """For each code cell's index, the title of the last ``##`` heading above it (math and
@@ -111,18 +73,6 @@ def notebook_source() -> Path:
     return Path(str(resources.files("elbolab.presentation") / "notebooks" / f"{NOTEBOOK_NAME}.py"))
 
 
-class _ThisInterpreterKernelSpecs(KernelSpecManager):
-    """Always start the kernel with the interpreter running elbolab (its venv, its torch),
-    whatever other ``python3`` kernelspecs the machine has registered."""
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            display_name="Python 3 (elbolab)",
-            language="python",
-        )
-
-
 @dataclass
 class LabResult:
     """What a lab run produced: paths, validations, timing, and an error if a cell failed."""
@@ -145,6 +95,8 @@ class LabResult:
 def inject_parameters(nb: nbformat.NotebookNode, params: dict) -> None:
     """Insert a code cell assigning ``params`` right after the cell tagged ``parameters``
     (or at the top if there is none), tagged ``injected-parameters``."""
+    import nbformat
+
     source = "# Parameters injected by `elbolab lab`\n" + "".join(
         f"{k} = {v!r}\n" for k, v in params.items()
     )
@@ -168,6 +120,15 @@ def run_lab(
     progress: bool = True,
 ) -> LabResult:
     """Execute the lab notebook with parameters and write its outputs into ``out_dir``."""
+    # the notebook machinery is imported here: the command line's other commands never pay it
+    import jupytext
+    import nbformat
+    from jupyter_core.utils import run_sync
+    from nbclient.exceptions import CellExecutionError
+
+    from .kernel import ProgressRelayClient, kernel_manager
+    from .report import write_report
+
     out = Path(out_dir).resolve()
     (out / "figures").mkdir(parents=True, exist_ok=True)
     result = LabResult(out, out / f"{NOTEBOOK_NAME}.ipynb", out / "report.html",
@@ -184,13 +145,8 @@ def run_lab(
     inject_parameters(nb, {"QUICK": bool(quick), "DEVICE": device, "SEED": int(seed),
                            "OUT_DIR": str(out), "DATA_DIR": data, "PROGRESS": bool(progress)})
 
-    # local sockets, not TCP: no port on the network, and no "running over TCP without
-    # encryption" warning from the kernel (IPC needs a POSIX system)
     sockets = tempfile.mkdtemp(prefix="elbolab-kernel-")
-    transport = {"transport": "ipc", "ip": os.path.join(sockets, "k")} if os.name == "posix" \
-        else {}
-    km = AsyncKernelManager(kernel_name="python3",
-                            kernel_spec_manager=_ThisInterpreterKernelSpecs(), **transport)
+    km = kernel_manager(sockets)
     n_code = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=n_code, desc="lab notebook", unit="cell", disable=not progress,
                file=sys.stderr)
@@ -206,7 +162,7 @@ def run_lab(
         bar.set_postfix_str("", refresh=False)
         bar.update(1)
 
-    client = _LabClient(
+    client = ProgressRelayClient(
         nb,
         timeout=cell_timeout,
         km=km,
@@ -250,4 +206,4 @@ def _short_error(text: str, limit: int = 4000) -> str:
 
 
 __all__ = ["NOTEBOOK_NAME", "LabConfig", "LabResult", "cell_sections", "inject_parameters",
-           "notebook_source", "progress_line", "run_lab"]
+           "notebook_source", "run_lab"]

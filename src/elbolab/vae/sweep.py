@@ -88,7 +88,8 @@ def train_sweep(train_x: torch.Tensor, test_x: torch.Tensor,
                 def weights(kl_dims, _step=step, _betas=group_betas):
                     return objective.kl_weights(kl_dims, _betas, _step)[0]
 
-                xb = binarize(train_x[idx], gen) if cfg.binarize == "dynamic" else train_x[idx]
+                xb = (binarize(train_x[idx], gen, validate=False) if cfg.binarize == "dynamic"
+                      else train_x[idx])
                 with torch.no_grad():  # the per-epoch test evaluation reports the values
                     elbo_gradients_per_dim(model, xb, weights, generator=gen,
                                            reconstruction=False, compute_dtype=dtype)

@@ -302,7 +302,7 @@ class Trainer:
             def batch(i: int) -> torch.Tensor:
                 # gathered (and dynamically binarized) one batch at a time, while in cache
                 xb = x_all[index[i]]
-                return binarize(xb, self.gen) if cfg.binarize == "dynamic" else xb
+                return binarize(xb, self.gen, validate=False) if cfg.binarize == "dynamic" else xb
 
             sums: list[torch.Tensor] = []  # per-step (loss, rec, kl) sums, stacked at the end
             i = 0

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 
 from .style import COLORS, STYLE
 
@@ -20,6 +19,8 @@ def plot_reparameterization(
 ) -> Figure:
     """Samples z = μ + σε against N(μ, σ²): histogram vs density, and ECDF vs CDF with the
     Kolmogorov–Smirnov statistic."""
+    from scipy import stats  # here, not at import: `elbolab train`'s figures need no scipy
+
     z = np.sort(np.asarray(z, dtype=float))
     grid = np.linspace(mu - 4.5 * sigma, mu + 4.5 * sigma, 400)
     with plt.rc_context(STYLE):

@@ -197,7 +197,8 @@ cov = W @ W.T + demo.noise_std**2 * torch.eye(demo.data_dim, dtype=torch.float64
 scipy_ref = stats.multivariate_normal(b.numpy(), cov.numpy()).logpdf(x.numpy())
 log.at_most("exact log p(x) vs scipy.stats.multivariate_normal (max abs error)", "intractable",
             np.abs(exact.numpy() - scipy_ref).max(), 1e-9,
-            "float64: two factorizations of a 12x12 covariance agree to ~1e-13", kind="oracle")
+            "float64: two factorizations of a 12x12 covariance agree to ~1e-13", kind="oracle",
+            against="scipy.stats.multivariate_normal.logpdf", unit="nats")
 post = demo.exact_posterior(x)
 ref_post = MultivariateNormal(post.mean, scale_tril=post.scale_tril)
 z_probe = post.sample(4, gen)
@@ -206,7 +207,8 @@ bayes = (demo.likelihood_given_z(x, z_probe)
          + Normal(0.0, 1.0).log_prob(z_probe).sum(-1) - exact)
 log.at_most("exact posterior density = Bayes' rule p(x|z)p(z)/p(x) (max abs error)",
             "intractable", (ref_post.log_prob(z_probe) - bayes).abs().max().item(), 1e-9,
-            "float64 rounding of sums of O(10)-nat terms", kind="oracle")
+            "float64 rounding of sums of O(10)-nat terms", kind="oracle",
+            against="torch MultivariateNormal of the exact posterior", unit="nats")
 print(f"log p(x) for the first points: {exact[:4].numpy().round(4)}")
 
 # %% [markdown]
@@ -232,22 +234,25 @@ row_32 = next(r for r in sweep if r["latent_dim"] == 32 and r["n_samples"] == 1_
 print(f"d = 32, n = 10^3: mean |error| {row_32['mean_abs_error']:.2f} nats, reported SE "
       f"{row_32['reported_stderr']:.2f}, ESS {row_32['ess']:.1f} of 1000")
 log.at_least("naive MC error at d=32 with 10^3 samples (nats; it fails)", "intractable",
-             row_32["mean_abs_error"], 1.0, "the 1-nat accuracy of the next cell", kind="demonstration")
+             row_32["mean_abs_error"], 1.0, "the 1-nat accuracy of the next cell", kind="demonstration",
+             against="the 1-nat accuracy asked for", unit="nats")
 # where naive MC works it must be right within its own error bar: a wrong estimator fails here
 low_d = [r for r in sweep if r["latent_dim"] <= 2 and r["n_samples"] >= 1_000]
 log.z_within("naive MC where it works (d <= 2, n >= 10^3): within 4 reported SE of the exact "
-             "log p(x) (max |z| over points)", "intractable", max(r["max_abs_z"] for r in low_d))
+             "log p(x) (max |z| over points)", "intractable", max(r["max_abs_z"] for r in low_d),
+             against="exact log p(x) (closed form)")
 # an honest error bar makes |error| / SE a half-normal variable, median 0.674
 understated = row_32["median_abs_z"] / stats.halfnorm.median()
 print(f"d = 32, n = 10^3: median |error| / reported SE = {row_32['median_abs_z']:.1f}, "
       f"{understated:.1f}x what an honest error bar gives")
 log.at_least("naive MC's reported error is far too small at d = 32, n = 10^3 (median |error| / "
              "reported SE, over its honest value 0.674)", "intractable", understated, 3.0,
-             kind="demonstration")
+             kind="demonstration", against="an honest error bar (median 0.674)", unit="ratio")
 err_by_d = [next(r["mean_abs_error"] for r in sweep if r["latent_dim"] == d
                  and r["n_samples"] == 1_000) for d in sweep_dims]
 log.at_least("naive MC error grows with dimension (error at largest d / at d=1, n=10^3)",
-             "intractable", err_by_d[-1] / err_by_d[0], 10.0, kind="demonstration")
+             "intractable", err_by_d[-1] / err_by_d[0], 10.0, kind="demonstration",
+             against="the error at d = 1", unit="ratio")
 show(figures.intractable.plot_naive_mc_error(sweep), "naive_mc_error_vs_samples",
      f"Naive Monte Carlo's error at n = 1,000 grows from {err_by_d[0]:.2g} nats at d = 1 to "
      f"{err_by_d[-1]:.2g} nats at d = {sweep_dims[-1]}, and there the error bar it reports is "
@@ -271,14 +276,15 @@ ess_small = next(r["ess"] for r in sweep if r["latent_dim"] == 1 and r["n_sample
 ess_large = next(r["ess"] for r in sweep if r["latent_dim"] == max(sweep_dims)
                  and r["n_samples"] == 10_000)
 log.at_least("ESS collapses with dimension (ESS at d=1 / ESS at largest d, n=10^4)",
-             "intractable", ess_small / ess_large, 100.0, kind="demonstration")
+             "intractable", ess_small / ess_large, 100.0, kind="demonstration",
+             against="the ESS at the largest d", unit="ratio")
 # Chatterjee & Diaconis (2018): about e^KL samples are necessary and sufficient
 decades = [abs(math.log10(needed[d]) - kl / math.log(10))
            for d, kl in zip(sweep_dims, kl_by_d, strict=True) if needed[d] is not None]
 log.at_most("samples naive MC needs ~ e^KL(posterior||prior) (largest |log10 n - log10 e^KL|, "
             "dims where 1 nat was reached)", "intractable", max(decades), 1.5,
             "the sweep's n are a decade apart; the rule holds up to a factor e^t",
-            kind="demonstration")
+            kind="demonstration", against="Chatterjee & Diaconis (2018): n ~ e^KL", unit="decades")
 show(figures.intractable.plot_ess_collapse(sweep, 10_000), "naive_mc_ess_collapse",
      f"Of 10,000 prior samples, {ess_small:,.0f} count at d = 1 but {ess_large:,.1f} at "
      f"d = {max(sweep_dims)}: a handful of samples carry the whole estimate.")
@@ -300,10 +306,10 @@ for r in under:
           f"float64 prob-space {r['prob_space_float64']:10.2f}")
 log.at_least("probability-space average underflows to -inf in float32 at D=784 (1 = yes)",
              "intractable", float(under[-1]["prob_space_float32"] == -np.inf), 1.0,
-             kind="demonstration")
+             kind="demonstration", against="the float32 result (1 = -inf)", unit="(1 = yes)")
 log.at_most("log-space estimate at D=784 is finite and near exact (|error|, nats)",
             "intractable", abs(under[-1]["log_space"] - under[-1]["exact"]), 1.0,
-            kind="demonstration")
+            kind="demonstration", against="exact log p(x) (closed form)", unit="nats")
 show(figures.intractable.plot_underflow(under), "naive_mc_underflow",
      f"At D = {under[-1]['data_dim']}, averaging probabilities in float32 gives "
      f"{under[-1]['prob_space_float32']:.1f} (every term underflows); the log-space average gives "
@@ -339,10 +345,11 @@ is_exact = next(r.result for r in runs if r.name == "IS, exact posterior")
 log.at_most("IS with the exact posterior has zero variance (max reported SE)", "intractable",
             is_exact.stderr.max().item(), 1e-8,
             "every weight equals p(x): the spread is float64 rounding of ~40-nat sums",
-            kind="identity")
+            kind="identity", against="0: every weight equals p(x)", unit="nats")
 log.at_most("IS with the exact posterior is exact (max |error|, nats)", "intractable",
             (is_exact.estimate - exact).abs().max().item(), 1e-8,
-            "float64 rounding of ~40-nat sums", kind="identity")
+            "float64 rounding of ~40-nat sums", kind="identity",
+            against="exact log p(x) (closed form)", unit="nats")
 bounds = [r.result for r in runs if r.name.startswith(("ELBO", "IWAE"))]
 chain = [(b.estimate.mean().item(), (b.stderr.pow(2).sum().sqrt() / len(b.stderr)).item())
          for b in bounds] + [(exact.mean().item(), 0.0)]
@@ -351,10 +358,10 @@ step_z = min((hi - lo) / max(math.hypot(s_lo, s_hi), 1e-300)
              for (lo, s_lo), (hi, s_hi) in zip(chain, chain[1:], strict=False))
 log.at_least("ELBO <= IWAE_k <= log p(x), increasing in k (smallest z-score of a step)",
              "intractable", step_z, -4.0, "a step may be 4 SE below zero by chance",
-             kind="statistical")
+             kind="statistical", against="0: each step of the chain", unit="SE")
 log.at_most("IWAE_k -> log p(x): gap at the largest k / gap of the ELBO", "intractable",
             (chain[-1][0] - chain[-2][0]) / (chain[-1][0] - chain[0][0]), 0.35,
-            kind="demonstration")
+            kind="demonstration", against="the ELBO's gap to the largest k's bound", unit="ratio")
 show(figures.intractable.plot_estimator_comparison(
     [r.name for r in runs], errors, [r.result.stderr.mean().item() for r in runs],
     [r.seconds for r in runs]), "estimators_vs_exact",
@@ -373,7 +380,8 @@ w_np = np.exp(lw.numpy() - lw.numpy().max(0))
 ess_np = w_np.sum(0) ** 2 / (w_np**2).sum(0)
 log.at_most("effective sample size = (sum w)^2 / sum w^2 in numpy (max rel. error)",
             "intractable", np.abs(elbolab.effective_sample_size(lw).numpy() / ess_np - 1).max(),
-            1e-12, "float64 rounding of 4000-term sums", kind="oracle")
+            1e-12, "float64 rounding of 4000-term sums", kind="oracle",
+            against="numpy: (sum w)^2 / sum w^2", unit="rel. error")
 
 # %% [markdown]
 # ### Where naive Monte Carlo fails, importance sampling fixes it: $d = 32$
@@ -406,13 +414,15 @@ for r in runs:
 naive_err, naive_se = per_point["naive prior MC"]
 is_err, is_se = per_point["IS, fitted q x1.2"]
 log.z_within("d = 32: importance sampling with an ELBO-fitted q (x1.2) = exact log p(x) "
-             "(max |z| over 16 points)", "intractable", np.abs(is_err / is_se).max())
+             "(max |z| over 16 points)", "intractable", np.abs(is_err / is_se).max(),
+             against="exact log p(x) (closed form)")
 log.at_least("d = 32: naive MC misses the exact log p(x) by more than 4 of its own SE "
              "(max |z| over 16 points; it fails)", "intractable",
-             np.abs(naive_err / naive_se).max(), 4.0, kind="demonstration")
+             np.abs(naive_err / naive_se).max(), 4.0, kind="demonstration",
+             against="exact log p(x) (closed form)", unit="SE")
 log.at_least("d = 32, same 10^4 evaluations: naive MC mean |error| / IS mean |error|",
              "intractable", np.abs(naive_err).mean() / np.abs(is_err).mean(), 10.0,
-             kind="demonstration")
+             kind="demonstration", against="importance sampling's mean |error|", unit="ratio")
 show(figures.intractable.plot_per_point_errors(
     per_point, "d = 32, 10⁴ evaluations each: naive MC misses, importance sampling does not"),
     "estimators_d32_per_point",
@@ -447,7 +457,8 @@ for i in range(4):
           f"{ref.stderr[i]:.4f} (ESS {ref.ess[i]:,.0f} of {n_ref:,}); naive MC (10^3) "
           f"{naive.estimate[i]:.4f}")
 log.z_within("MLP decoder: importance-sampled reference = quadrature (max |z| over x)",
-             "intractable", ref.z_score(quad).abs().max().item())
+             "intractable", ref.z_score(quad).abs().max().item(),
+             against="numerical quadrature of the 1-D integral")
 print(f"naive MC (10^3 samples) against the quadrature: max |error| "
       f"{(naive.estimate - quad).abs().max():.3f} nats")
 
@@ -480,9 +491,11 @@ oracle = kl_divergence(Normal(mu1, sigma1), Normal(mu2, sigma2))
 rel_err = ((ours - oracle).abs() / oracle.abs().clamp_min(1e-12)).max().item()
 log.at_most("closed-form Gaussian KL vs torch.distributions (max rel. error, 10^4 pairs)",
             "kl", rel_err, 1e-10, "float64; torch's formula cancels to ~1e-12 relative at "
-            "small KL", kind="oracle")
+            "small KL", kind="oracle",
+            against="torch.distributions kl_divergence", unit="rel. error")
 log.at_least("closed-form KL is never negative (min over 10^4 pairs)", "kl",
-             ours.min().item(), 0.0, "a sum of two non-negative terms", kind="identity")
+             ours.min().item(), 0.0, "a sum of two non-negative terms", kind="identity",
+             against="0 (Gibbs' inequality)", unit="nats")
 print(f"max relative error vs torch.distributions: {rel_err:.2e}")
 
 # %% [markdown]
@@ -501,7 +514,8 @@ torch_std = kl_divergence(Normal(mu_e, torch.exp(0.5 * logvar_e)), Normal(0.0, 1
 log.at_most("standard_normal_kl = sum of torch.distributions KLs to N(0, 1) (max rel. error)",
             "kl", ((ours_std - torch_std).abs() / torch_std).max().item(), 1e-10,
             "float64, 20 terms of O(10) nats; catches a mean over units or a missing 1/2",
-            kind="oracle")
+            kind="oracle",
+            against="torch.distributions kl_divergence to N(0, 1)", unit="rel. error")
 
 # %% [markdown]
 # ### Monte Carlo converges to the closed form at the rate $n^{-1/2}$
@@ -536,7 +550,7 @@ for n, e, s, z in zip(ns, est, se, z_scores, strict=True):
     print(f"n = {n:>7,}:  KL ≈ {e:.4f} ± {s:.4f}   (|z| = {z:.2f})")
 print(f"closed form: {exact_kl:.4f} nats")
 log.z_within("MC KL within 4 standard errors of the closed form (max |z| over n)", "kl",
-             max(z_scores))
+             max(z_scores), against="closed-form Gaussian KL")
 
 # %% [markdown]
 # Is the reported standard error honest? Repeat the estimate many times and compare the spread
@@ -553,7 +567,8 @@ print(f"{reps} replicates of n = {n_rep_kl}: spread of the estimates / mean repo
       f"{spread_ratio:.3f} (1 ± {ratio_se:.3f})")
 log.z_within("MC KL: spread of replicate estimates / reported SE = 1 (z-score)", "kl",
              (spread_ratio - 1) / ratio_se,
-             detail="SE of a sample std of R replicates: 1/sqrt(2(R-1))")
+             detail="SE of a sample std of R replicates: 1/sqrt(2(R-1))",
+             against="1: the spread of replicates")
 show(figures.kl.plot_kl_monte_carlo(ns, est, se, exact_kl), "kl_monte_carlo_convergence",
      f"The Monte Carlo KL converges to the closed form, {exact_kl:.3f} nats, at the rate 1/√n; "
      f"every estimate is within {max(z_scores):.1f} standard errors of it.")
@@ -581,7 +596,8 @@ ours = mvn_kl(m1, L1, m2, L2)
 oracle = kl_divergence(MultivariateNormal(m1, scale_tril=L1), MultivariateNormal(m2, scale_tril=L2))
 rel = ((ours - oracle).abs() / oracle).max().item()
 log.at_most("full-covariance KL vs torch.distributions (max rel. error, 200 pairs)", "kl",
-            rel, 1e-10, "float64, 5x5 triangular solves", kind="oracle")
+            rel, 1e-10, "float64, 5x5 triangular solves", kind="oracle",
+            against="torch.distributions MultivariateNormal KL", unit="rel. error")
 p0 = MultivariateNormal(m1[0], scale_tril=L1[0])
 q0 = MultivariateNormal(m2[0], scale_tril=L2[0])
 n_mc = 20_000 if QUICK else 200_000
@@ -589,7 +605,7 @@ x = m1[0] + torch.randn(n_mc, 5, generator=gen, dtype=torch.float64) @ L1[0].T
 r = kl.monte_carlo_kl(x, p0.log_prob, q0.log_prob)
 print(f"full covariance: closed form {ours[0]:.4f}, MC {r.estimate:.4f} ± {r.stderr:.4f}")
 log.z_within("full-covariance MC KL within 4 SE of the closed form", "kl",
-             r.z_score(ours[0]).item())
+             r.z_score(ours[0]).item(), against="closed-form full-covariance KL")
 
 # %% [markdown]
 # ### KL is not symmetric
@@ -611,12 +627,13 @@ show(figures.kl.plot_kl_asymmetry_pair(grid, stats.norm.pdf(grid, p_mu, p_sigma)
      "nats; the KL is not a distance.")
 print(f"KL(p||q) = {kl_pq:.4f}, KL(q||p) = {kl_qp:.4f} nats")
 log.at_least("KL(p||q) and KL(q||p) differ (|difference|, nats)", "kl", abs(kl_pq - kl_qp), 0.5,
-             kind="demonstration")
+             kind="demonstration", against="0: a symmetric divergence", unit="nats")
 both_ways = [kl_divergence(Normal(*map(torch.tensor, a)), Normal(*map(torch.tensor, b))).item()
              for a, b in (((p_mu, p_sigma), (q_mu, q_sigma)), ((q_mu, q_sigma), (p_mu, p_sigma)))]
 log.at_most("both directions vs torch.distributions (max abs error)", "kl",
             max(abs(kl_pq - both_ways[0]), abs(kl_qp - both_ways[1])), 1e-6,
-            "float32 scalars: ~10 ulp of a 1-nat value", kind="oracle")
+            "float32 scalars: ~10 ulp of a 1-nat value", kind="oracle",
+            against="torch.distributions kl_divergence", unit="nats")
 
 # %% [markdown]
 # ### Fitting one Gaussian to two modes: mode covering vs mode seeking
@@ -649,20 +666,20 @@ print(f"reverse-KL fit:  mean {rev.mean.item():.3f}, std {rev.std.item():.3f}")
 log.at_most("forward-KL fit = moment matching: |mean error| (1-D)", "kl",
             abs(fwd.mean - mm_mean).item(), 0.1,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the target's mean (moment matching)", unit="abs. error")
 log.at_most("forward-KL fit = moment matching: |std error| / std (1-D)", "kl",
             (abs(fwd.std - mm_std) / mm_std).item(), 0.03,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the target's std (moment matching)", unit="rel. error")
 nearest = target.means[:, 0].sub(rev.mean).abs().argmin()
 log.at_most("reverse-KL fit sits on one mode: |mean - mode| (1-D)", "kl",
             abs(rev.mean - target.means[nearest, 0]).item(), 0.15,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the nearest mode's mean", unit="abs. error")
 log.at_most("reverse-KL fit has that mode's width: |std / mode std - 1| (1-D)", "kl",
             abs(rev.std / target.stds[nearest, 0] - 1).item(), 0.1,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the nearest mode's std", unit="rel. error")
 n_kl = 50_000 if QUICK else 200_000
 f_pq, f_qp = asymmetry.kl_both_ways(target, fwd, n_kl, gen)
 r_pq, r_qp = asymmetry.kl_both_ways(target, rev, n_kl, gen)
@@ -674,7 +691,7 @@ win_z = min(((r_pq.estimate - f_pq.estimate) / math.hypot(r_pq.stderr, f_pq.stde
             ((f_qp.estimate - r_qp.estimate) / math.hypot(f_qp.stderr, r_qp.stderr)).item())
 log.at_least("each fit wins its own direction (smaller z-score of the two KL differences)", "kl",
              win_z, 4.0, "independent estimates: SE of a difference = root sum of squares",
-             kind="statistical")
+             kind="statistical", against="0: each fit's own KL vs the other fit's", unit="SE")
 
 # %%
 grid = np.linspace(-5, 6, 800)
@@ -696,15 +713,15 @@ mm_std = target.covariance().diagonal().sqrt()
 log.at_most("forward-KL fit = moment matching (2-D, max |mean error|)", "kl",
             (fwd.mean - target.mean()).abs().max().item(), 0.1,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the target's mean (moment matching)", unit="abs. error")
 log.at_most("forward-KL fit = moment matching (2-D, max |std error| / std)", "kl",
             ((fwd.std - mm_std).abs() / mm_std).max().item(), 0.03,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the target's std (moment matching)", unit="rel. error")
 log.at_most("reverse-KL fit sits on one mode (2-D, distance to nearest mode)", "kl",
             (target.means - rev.mean).norm(dim=1).min().item(), 0.15,
             "the stochastic optimizer's noise at its final step size, not a standard error",
-            kind="oracle")
+            kind="oracle", against="the nearest mode's mean", unit="distance")
 g1, g2 = np.meshgrid(np.linspace(-5, 5, 200), np.linspace(-4, 4.5, 170))
 density = target.log_prob(torch.tensor(np.stack([g1, g2], -1))).exp().numpy()
 show(figures.kl.plot_mode_fits_2d(g1, g2, density, [
@@ -738,7 +755,8 @@ print(f"reverse-KL diagonal fit: variances {diag_fit.std.pow(2).numpy().round(4)
       f"{1 / diag_fit.std.pow(2).mean().item():.1f}x")
 log.at_most("reverse-KL diagonal fit to a correlated Gaussian: variances = 1 - rho^2 (max rel. "
             "error)", "kl", (diag_fit.std.pow(2) / (1 - rho_c**2) - 1).abs().max().item(), 0.05,
-            "the stochastic optimizer's noise at its final step size", kind="oracle")
+            "the stochastic optimizer's noise at its final step size", kind="oracle",
+            against="1 - rho^2, the exact reverse-KL fit", unit="rel. error")
 
 # %% [markdown]
 # ### KL(p‖q) ≠ KL(q‖p) for every pair of Gaussians but the equal-width ones
@@ -756,10 +774,12 @@ kl_fwd, kl_rev = asymmetry.asymmetry_grid(dmu_grid, ratio_grid)
 eq_fwd, eq_rev = asymmetry.asymmetry_grid(dmu_grid, np.array([1.0]))
 log.at_most("equal widths: KL(p||q) = KL(q||p) = dmu^2/2 (max abs error)", "kl",
             max(np.abs(eq_fwd - eq_rev).max(), np.abs(eq_fwd - dmu_grid**2 / 2).max()), 1e-12,
-            "float64 rounding of values up to 4.5", kind="identity")
+            "float64 rounding of values up to 4.5", kind="identity",
+            against="dmu^2/2 (closed form)", unit="nats")
 narrow = ratio_grid < 0.5
 log.at_least("narrow q: KL(p||q) / KL(q||p) (smallest over the grid)", "kl",
-             (kl_fwd[narrow] / kl_rev[narrow]).min(), 2.0, kind="demonstration")
+             (kl_fwd[narrow] / kl_rev[narrow]).min(), 2.0, kind="demonstration",
+             against="the reverse direction KL(q||p)", unit="ratio")
 show(figures.kl.plot_kl_asymmetry_heatmap(dmu_grid, ratio_grid, kl_fwd, kl_rev), "kl_asymmetry_heatmap",
      "Against p = N(0, 1), the two directions agree only where q is as wide as p; a q narrower "
      f"than half of p pays at least {(kl_fwd[narrow] / kl_rev[narrow]).min():.1f}x more in the "
@@ -795,9 +815,10 @@ for var in jensen.default_variables():
           f"(exact {r.exact_e_log:.4f});  log E[X] = {r.log_e:.4f} (exact {r.exact_log_e:.4f});"
           f"  gap {r.gap:.4f} (exact {r.exact_gap:.4f})")
 log.z_within("Monte Carlo E[log X] within 4 SE of the exact value (max |z| over 4 laws)",
-             "jensen", worst_z)
+             "jensen", worst_z, against="exact E[log X] of each law")
 log.at_most("measured Jensen gap vs exact (max abs error over 4 laws, nats)", "jensen",
-            worst_gap_err, 0.03, "about 4 SE of log-mean-exp at these n", kind="demonstration")
+            worst_gap_err, 0.03, "about 4 SE of log-mean-exp at these n", kind="demonstration",
+            against="exact log E[X] - E[log X]", unit="nats")
 gaps_text = ", ".join(f"{p['log_e'] - p['e_log']:.3f}" for p in panels)
 show(figures.jensen.plot_jensen_chords(panels), "jensen_chords",
      f"For four laws of X, E[log X] lies below log E[X] by {gaps_text} nats; the Monte Carlo "
@@ -816,7 +837,7 @@ sigmas = [0.1, 0.25, 0.5, 0.75, 1.0, 1.25]
 spread = jensen.gap_vs_spread(sigmas, n_draws, gen)
 rel = max(abs(r.gap - r.exact_gap) / r.exact_gap for r in spread[:4])
 log.at_most("log-normal Jensen gap = sigma^2/2 (max rel. error, sigma <= 0.75)", "jensen",
-            rel, 0.05, kind="demonstration")
+            rel, 0.05, kind="demonstration", against="sigma^2/2 (closed form)", unit="rel. error")
 show(figures.jensen.plot_jensen_gap_vs_spread(sigmas, [r.gap for r in spread],
                                [r.exact_gap for r in spread]), "jensen_gap_vs_spread",
      f"The Jensen gap of a log-normal X is σ²/2: measured within {rel:.1%} of it for σ ≤ 0.75, "
@@ -864,14 +885,17 @@ gaps, kls = jensen.elbo_gap_identity(demo, x, qs)
 rel_id = ((gaps - kls).abs() / kls.abs().clamp_min(1e-300)).max().item()
 log.at_most("ELBO gap equals KL to posterior (max rel. error, 60 q x 8 x)", "jensen",
             rel_id, 1e-10, "float64: two routes through 3x3 Cholesky factors of O(10)-nat "
-            "terms; the identity holds to ~1e-14", kind="identity")
+            "terms; the identity holds to ~1e-14", kind="identity",
+            against="KL(q || p(z|x)) from the exact posterior", unit="rel. error")
 log.at_least("ELBO <= log p(x) for every q (smallest gap, nats)", "jensen",
-             gaps.min().item(), 0.0, "Jensen: exact", kind="identity")
+             gaps.min().item(), 0.0, "Jensen: exact", kind="identity",
+             against="exact log p(x) (closed form)", unit="nats")
 factors = [0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0]
 by_scale = jensen.gap_vs_scale(demo, x, factors)
 log.at_most("zero gap when q is the true posterior (max |gap|, nats)", "jensen",
             by_scale[factors.index(1.0)].abs().max().item(), 1e-9,
-            "float64 rounding of O(10)-nat sums", kind="identity")
+            "float64 rounding of O(10)-nat sums", kind="identity",
+            against="0: q is the posterior", unit="nats")
 print(f"max relative difference between the two sides: {rel_id:.2e}")
 
 # %% [markdown]
@@ -884,7 +908,7 @@ z_q, log_q = q0.sample_with_log_prob(20_000, gen)
 elbo_mc = monte_carlo_mean(demo.likelihood_given_z(x, z_q)
                            + Normal(0.0, 1.0).log_prob(z_q).sum(-1) - log_q)
 log.z_within("Monte Carlo ELBO within 4 SE of the closed form (max |z| over x)", "jensen",
-             elbo_mc.z_score(demo.exact_elbo(x, q0)).abs().max().item())
+             elbo_mc.z_score(demo.exact_elbo(x, q0)).abs().max().item(), against="closed-form ELBO")
 show(figures.jensen.plot_elbo_gap_identity(kls.numpy(), gaps.numpy(), factors, by_scale.mean(1).numpy()),
      "elbo_gap_identity",
      f"For {len(kls.reshape(-1))} pairs of q and x, log p(x) − ELBO(q) = KL(q ‖ p(z|x)) to a "
@@ -919,12 +943,14 @@ mean_z = monte_carlo_mean(z)
 var_z = z.var().item()
 var_se = sigma0**2 * np.sqrt(2 / (n_rep - 1))  # std. error of a Gaussian sample variance
 ks = stats.kstest(z.numpy(), "norm", args=(mu0, sigma0))
-log.z_within("reparameterized z: mean within 4 SE of mu (|z-score|)", "elbo",
-             mean_z.z_score(mu0).item())
-log.z_within("reparameterized z: variance within 4 SE of sigma^2 (|z-score|)", "elbo",
-             (var_z - sigma0**2) / var_se, detail="SE of a Gaussian sample variance")
+log.z_within("reparameterized z: mean within 4 SE of mu (z-score)", "elbo",
+             mean_z.z_score(mu0).item(), against="mu")
+log.z_within("reparameterized z: variance within 4 SE of sigma^2 (z-score)", "elbo",
+             (var_z - sigma0**2) / var_se, detail="SE of a Gaussian sample variance",
+             against="sigma^2")
 log.at_least("reparameterized z ~ N(mu, sigma^2): Kolmogorov-Smirnov p-value", "elbo",
-             ks.pvalue, 0.01, "null: z ~ N(mu, sigma^2); 1% level", kind="statistical")
+             ks.pvalue, 0.01, "null: z ~ N(mu, sigma^2); 1% level", kind="statistical",
+             against="the 1% level (Kolmogorov-Smirnov vs N(mu, sigma^2))", unit="p-value")
 print(f"mean {mean_z.estimate:.4f} ± {mean_z.stderr:.4f} (μ = {mu0}), var {var_z:.4f} "
       f"(σ² = {sigma0**2:.4f}), KS D = {ks.statistic:.4f}, p = {ks.pvalue:.3f}")
 show(figures.elbo.plot_reparameterization(z.numpy(), mu0, sigma0, ks.statistic, ks.pvalue),
@@ -950,9 +976,10 @@ dz_dmu, dz_dlogvar = torch.autograd.grad(z.sum(), (mu_t, logvar_t))
 sigma_t = torch.exp(0.5 * logvar_t.detach())
 dz_dsigma = dz_dlogvar / (0.5 * sigma_t)
 log.at_most("dz/dmu = 1 (max abs error)", "elbo", (dz_dmu - 1).abs().max().item(), 1e-12,
-            "float64", kind="identity")
+            "float64", kind="identity", against="1 (calculus)", unit="abs. error")
 log.at_most("dz/dsigma = eps (max abs error)", "elbo", (dz_dsigma - eps).abs().max().item(),
-            1e-12, "float64 rounding of exp and a division", kind="identity")
+            1e-12, "float64 rounding of exp and a division", kind="identity",
+            against="eps (calculus)", unit="abs. error")
 print("dz/dμ − 1:", (dz_dmu - 1).abs().max().item(), "  dz/dσ − ε:",
       (dz_dsigma - eps).abs().max().item())
 
@@ -1015,7 +1042,8 @@ with torch.no_grad():
                    - kl_divergence(q_dist, Normal(0.0, 1.0)).sum(-1))
 log.at_most("ELBO = log N(x; decoder(z)) - KL(q || N(0, I)) by torch.distributions (max abs "
             "error)", "elbo", (res.elbo - oracle_elbo).abs().max().item(), 1e-4,
-            "float32: ~10 ulp of the O(10)-nat terms", kind="oracle")
+            "float32: ~10 ulp of the O(10)-nat terms", kind="oracle",
+            against="torch.distributions Normal and kl_divergence", unit="nats")
 
 # Analytic KL(q || p(z)) against Monte Carlo over the same q, for one data point.
 mu_q0, logvar_q0 = res.mu[0].detach(), res.logvar[0].detach()
@@ -1023,14 +1051,14 @@ zs = reparameterize(mu_q0, logvar_q0, sample_shape=(20_000,), generator=dev_gen)
 mc_kl = kl.monte_carlo_kl(zs, lambda s: gaussian_log_prob(s, mu_q0, logvar_q0).sum(-1),
                           lambda s: gaussian_log_prob(s, torch.zeros_like(s),
                                                       torch.zeros_like(s)).sum(-1))
-log.z_within("analytic KL(q||p(z)) vs Monte Carlo (|z-score|)", "elbo",
-             mc_kl.z_score(res.kl[0].detach()).item())
+log.z_within("analytic KL(q||p(z)) vs Monte Carlo (z-score)", "elbo",
+             mc_kl.z_score(res.kl[0].detach()).item(), against="Monte Carlo KL over the same q")
 
 # The gradient reaches both networks through the sample.
 res.loss.backward()
 grad_ok = all(p.grad is not None and p.grad.abs().sum() > 0 for p in framework.parameters())
-log.record("gradients reach every encoder and decoder parameter", "elbo", float(grad_ok), 1.0,
-           grad_ok, kind="demonstration")
+log.at_least("gradients reach every encoder and decoder parameter", "elbo", float(grad_ok), 1.0,
+             kind="demonstration", against="every parameter of both networks", unit="(1 = yes)")
 
 # %% [markdown]
 # Per-example values, so that comparisons are paired: the spread of $\log p(x)$ across the
@@ -1051,21 +1079,26 @@ b_se = [r.stderr.item() for r in above_elbo]
 for k, e, r in zip(ks_list, b_est, above_elbo, strict=True):
     print(f"IWAE-{k:<5} {e:9.4f}   (above the ELBO by {r.estimate:.4f} ± {r.stderr:.4f})")
 print(f"ELBO       {elbo_mean:9.4f}\nlog p(x)   {mean_log_px:9.4f}")
-log.z_within("IWAE-1 equals the ELBO in expectation (|z-score|)", "elbo",
-             above_elbo[0].z_score(0.0).item(), detail="paired per x")
+log.z_within("IWAE-1 equals the ELBO in expectation (z-score)", "elbo",
+             above_elbo[0].z_score(0.0).item(), detail="paired per x",
+             against="the ELBO, paired per x")
 log.at_least("ELBO < IWAE-k for k >= 4 (smallest z-score of IWAE-k - ELBO)", "elbo",
              min(r.z_score(0.0).item() for r in above_elbo[1:]), 4.0,
-             "paired per x; 4 SE above zero", kind="statistical")
+             "paired per x; 4 SE above zero", kind="statistical",
+             against="0: the ELBO, paired per x", unit="SE")
 log.at_least("IWAE-k <= log p(x) (smallest z-score of log p(x) - IWAE-k)", "elbo",
              min(r.z_score(0.0).item() for r in below_px), -4.0,
-             "paired per x; may be 4 SE below zero by chance", kind="statistical")
+             "paired per x; may be 4 SE below zero by chance", kind="statistical",
+             against="0: exact log p(x), paired per x", unit="SE")
 log.at_least("IWAE-k increases with k (smallest z-score of consecutive increments)", "elbo",
              min(r.z_score(0.0).item() for r in steps), -4.0,
              "paired per x; Burda et al.'s Theorem 1 illustrated: no plausible bug breaks it "
-             "alone (benchmarks/mutation.py)", kind="demonstration")
+             "alone (benchmarks/mutation.py)", kind="demonstration",
+             against="0: the previous k, paired per x", unit="SE")
 log.at_most("IWAE-k approaches log p(x): gap at the largest k (nats)", "elbo",
             below_px[-1].estimate.item(), 0.25 * below_px[0].estimate.item(),
-            "gap at largest k <= a quarter of the gap at k = 1", kind="demonstration")
+            "gap at largest k <= a quarter of the gap at k = 1", kind="demonstration",
+            against="a quarter of the ELBO's gap", unit="nats")
 show(figures.elbo.plot_iwae_vs_k(ks_list, b_est, b_se, elbo_mean, 0.0, reference=mean_log_px,
                     reference_label="exact log p(x)"), "iwae_vs_k",
      f"The IWAE-k bound rises from the ELBO ({elbo_mean:.2f}) toward the exact log p(x) "
@@ -1105,7 +1138,7 @@ for h in run.history:
 first, last = run.history[0], run.history[-1]
 log.at_least("training improves the test ELBO (first-epoch minus last-epoch loss, nats)",
              "training", first["test_loss"] - last["test_loss"], 1.0 if QUICK else 5.0,
-             kind="demonstration")
+             kind="demonstration", against="the claimed improvement", unit="nats")
 # the protocol, checked: the test images are binary, and a dynamic binarization draws each
 # pixel as a Bernoulli of its grey level (its mean over draws is the grey level)
 grey = trainer.data.train_x[:256].double()
@@ -1115,11 +1148,12 @@ draws_b = torch.stack([binarize(trainer.data.train_x[:256], bin_gen)
 non_binary = ((draws_b != 0) & (draws_b != 1)).double().mean().item() + (
     (trainer.data.test_x != 0) & (trainer.data.test_x != 1)).double().mean().item()
 log.at_most("binarized training and test pixels are 0 or 1 (fraction that is not)", "training",
-            non_binary, 0.0, kind="identity")
+            non_binary, 0.0, kind="identity", against="0: binary pixels", unit="fraction")
 bin_se = (grey * (1 - grey)).sum().sqrt() / (grey.numel() * math.sqrt(len(draws_b)))
 log.z_within("dynamic binarization: mean of the draws = the grey levels (z-score)", "training",
              ((draws_b.mean(0).mean() - grey.mean()) / bin_se).item(),
-             detail="SE of a mean of Bernoulli draws: sqrt(sum p(1-p)) / (N R)")
+             detail="SE of a mean of Bernoulli draws: sqrt(sum p(1-p)) / (N R)",
+             against="the grey levels")
 show(figures.training.plot_learning_curves(run.history,
                                            title=f"example VAE on {train_data.name}"),
      "training_learning_curves",
@@ -1166,7 +1200,8 @@ grad_err = max(((p.grad - g).abs().max() / g.abs().max()).item()
                for p, g in zip(model64.parameters(), auto_grads, strict=True))
 print(f"largest relative difference, written-out vs autograd gradients: {grad_err:.2e}")
 log.at_most("written-out backward pass = autograd (max relative gradient difference, float64)",
-            "training", grad_err, 1e-10, "float64 rounding through 3 layers", kind="identity")
+            "training", grad_err, 1e-10, "float64 rounding through 3 layers", kind="identity",
+            against="torch.autograd in float64", unit="rel. error")
 
 # %%
 n_eval, k_eval = (200, 100) if QUICK else (1000, 1000)
@@ -1183,10 +1218,11 @@ print(f"{n_eval} test images: ELBO {elbo_eval.mean():.2f} nats, IWAE-{k_eval} "
       f"{ll_eval.estimate:.2f} ± {ll_eval.stderr:.2f} nats ({nll_bpd:.4f} bits/dim); "
       f"IWAE − ELBO = {gap_eval.estimate:.2f} ± {gap_eval.stderr:.2f} nats")
 log.at_least(f"test IWAE-{k_eval} bound above the ELBO (z-score of the paired gap)", "training",
-             gap_eval.z_score(0.0).item(), 4.0, "paired per image", kind="statistical")
+             gap_eval.z_score(0.0).item(), 4.0, "paired per image", kind="statistical",
+             against="0: the test ELBO, paired per image", unit="SE")
 log.at_most("bits/dim = nats / (D ln 2), against the numbers printed above", "training",
             abs(nll_bpd * x_eval.shape[1] * math.log(2) + ll_eval.estimate.item()), 1e-9,
-            "float64 rounding", kind="identity")
+            "float64 rounding", kind="identity", against="the printed nats per image", unit="nats")
 
 # %% [markdown]
 # Is that a good model? An exact baseline: every pixel an independent Bernoulli with the
@@ -1202,7 +1238,8 @@ beat = monte_carlo_mean(ll_x.double() - baseline_x)
 print(f"independent-pixel baseline {baseline_x.mean():.2f} nats; the VAE beats it by "
       f"{beat.estimate:.2f} ± {beat.stderr:.2f} nats per image")
 log.at_least("the VAE's log p(x) beats the exact independent-pixel model (z-score, paired "
-             "per image)", "training", beat.z_score(0.0).item(), 4.0, kind="statistical")
+             "per image)", "training", beat.z_score(0.0).item(), 4.0, kind="statistical",
+             against="0: the independent-pixel model's exact log p(x)", unit="SE")
 
 # %% [markdown]
 # ### A convolutional encoder and decoder
@@ -1230,7 +1267,7 @@ for h_mlp, h_conv in zip(mlp_hist, conv_run.history, strict=False):
           f"({h_conv['train_seconds']:.2f} s)")
 log.at_least("conv VAE: training improves the test ELBO (first minus last epoch, nats)",
              "training", conv_run.history[0]["test_loss"] - conv_run.history[-1]["test_loss"],
-             5.0, kind="demonstration")
+             5.0, kind="demonstration", against="the claimed improvement", unit="nats")
 mlp_s = sum(h["train_seconds"] for h in mlp_hist)
 conv_s = sum(h["train_seconds"] for h in conv_run.history)
 print(f"{conv_epochs} epochs of training steps: MLP {mlp_s:.1f} s, conv {conv_s:.1f} s "
@@ -1255,7 +1292,8 @@ print(f"after {conv_epochs} epochs, conv ELBO − MLP ELBO = {conv_vs_mlp.estima
 if train_data.name == "mnist":  # 28x28 images; the 8x8 digits fallback is too small for it
     log.at_least(f"conv VAE beats the MLP after {conv_epochs} epochs (z-score of the paired "
                  f"per-image ELBO difference)", "training", conv_vs_mlp.z_score(0.0).item(), 4.0,
-                 "paired per image", kind="statistical")
+                 "paired per image", kind="statistical",
+                 against="0: the MLP's ELBO, paired per image", unit="SE")
 show(figures.training.plot_runs_compared(
     {"MLP (example)": run.history, "conv": conv_run.history},
     title=f"Test −ELBO on {train_data.name}"), "training_mlp_vs_conv",
@@ -1310,11 +1348,13 @@ for dtype, tol in (("float64", 1e-12), ("float32", 1e-5)):
                 if p.dtype == dtype and p.in_safe_range)
     log.at_most(f"elbolab {dtype} error in every documented safe range, value and gradient "
                 f"(50-digit mpmath reference)", "elbo", worst, tol,
-                f"a few hundred {dtype} ulp", kind="oracle")
+                f"a few hundred {dtype} ulp", kind="oracle",
+                against="mpmath at 50 digits", unit="mixed error")
 silent = sum(not p.finite or p.gradient_finite is False for p in ours_pts
              if p.dtype in ("float64", "float32"))
 _ = log.at_most("elbolab NaN/inf where the true value or gradient is finite (float64, float32)",
-                "elbo", silent, 0, "the mpmath reference is finite there", kind="oracle")
+                "elbo", silent, 0, "the mpmath reference is finite there", kind="oracle",
+                against="mpmath at 50 digits (finite there)", unit="count")
 
 # %% [markdown]
 # The textbook versions fail where the text above says they do: each check below is one such
@@ -1342,11 +1382,12 @@ naive_failures = {
 for claim, p in naive_failures.items():
     print(f"{claim}: value {p.value:.4g}, truth {p.reference:.4g}")
     if "non-finite" in claim:  # the value 1 records "non-finite"
-        log.record(f"textbook formula fails: {claim}", "elbo", float(not p.finite), 1.0,
-                   not p.finite, kind="demonstration")
+        log.at_least(f"textbook formula fails: {claim}", "elbo", float(not p.finite), 1.0,
+                     kind="demonstration", against="the true, finite value (mpmath)",
+                     unit="(1 = yes)")
     else:
         log.at_least(f"textbook formula fails: {claim}", "elbo", p.error, 1e-3,
-                     kind="demonstration")
+                     kind="demonstration", against="the true value (mpmath)", unit="mixed error")
 naive_bad = sum(not p.finite for p in stability_points if p.implementation == "naive"
                 and p.representable and p.dtype in ("float64", "float32"))
 show(figures.stability.plot_stability_map(stability_points,
@@ -1428,7 +1469,7 @@ for what, (call, name) in bad_calls.items():
         print(f"{what:<30} → {type(exc).__name__}: {exc}")
 log.at_least("bad input raises a clear error naming its argument or file (of 5 cases)",
              "elbo", named, len(bad_calls), "each case must raise and name what is wrong",
-             kind="identity")
+             kind="identity", against="the number of bad-input cases", unit="count")
 
 # %% [markdown]
 # <a id="part-5"></a>
@@ -1481,29 +1522,33 @@ dist_steps = [monte_carlo_mean(lo["reconstruction"] - hi["reconstruction"])
               for lo, hi in zip(per, per[1:], strict=False)]
 log.at_most("rate non-increasing in beta (largest z-score of a rise between neighbours)",
             "two_forces", max(r.z_score(0.0).item() for r in rate_steps), 4.0,
-            "paired per test image", kind="statistical")
+            "paired per test image", kind="statistical",
+            against="0: the neighbouring beta, paired per image", unit="SE")
 log.at_least("distortion non-decreasing in beta (smallest z-score of a step between neighbours)",
              "two_forces", min(r.z_score(0.0).item() for r in dist_steps), -4.0,
-             "paired per test image", kind="statistical")
+             "paired per test image", kind="statistical",
+             against="0: the neighbouring beta, paired per image", unit="SE")
 log.at_least("beta = 0 behaves as an autoencoder: rate(0) / rate(1)", "two_forces",
-             rates[0] / rates[2], 3.0, kind="demonstration")
+             rates[0] / rates[2], 3.0, kind="demonstration",
+             against="the rate at beta = 1", unit="ratio")
 open_units = [r["informative_units"] for r in tf.rows]
 print("units carrying > 0.1 nat per β:", dict(zip(betas, open_units, strict=True)),
       "  active units (Var μ > 0.01):", dict(zip(betas, [r["active_units"] for r in tf.rows],
                                                   strict=True)))
 log.at_most(f"beta = {betas[-1]:g} drains units beta = 1 uses (units with KL > 0.1 nat: "
             f"beta = {betas[-1]:g} minus beta = 1, of {analysis.config.latent})", "two_forces",
-            open_units[-1] - open_units[2], -3, kind="demonstration")
+            open_units[-1] - open_units[2], -3, kind="demonstration",
+            against="the units open at beta = 1", unit="units")
 best_z = min(monte_carlo_mean(per[2]["elbo"] - p["elbo"]).z_score(0.0).item()
              for k, p in enumerate(per) if k != 2)
 log.at_least("beta = 1, the ELBO itself, has the best test ELBO (smallest z-score of ELBO(1) - "
              "ELBO(beta))", "two_forces", best_z, 4.0, "paired per test image",
-             kind="statistical")
+             kind="statistical", against="0: the other betas, paired per image", unit="SE")
 gap_z = min(monte_carlo_mean(p["log_px"] - p["elbo"]).z_score(0.0).item() for p in per)
 log.at_least("importance-sampled log p(x) >= ELBO for every beta (smallest z-score of the "
              "paired gap)", "two_forces", gap_z, -4.0,
              "paired per test image: the SE of the mean gap, not the spread of log p(x)",
-             kind="statistical")
+             kind="statistical", against="0: the ELBO, paired per image", unit="SE")
 
 # %% [markdown]
 # **The slope −β.** Each model minimizes $D + \beta R$, so if it reached the optimum no other
@@ -1521,7 +1566,8 @@ outside = max(max(-betas[i + 1] - c, c + betas[i], 0.0) for i, c in enumerate(ch
 if train_data.name == "mnist":  # the 8x8 digits fallback's short runs stop short of the optima
     log.at_most("rate-distortion chords between neighbours have slopes in [-beta_(i+1), "
                 "-beta_i] (largest excursion)", "two_forces", outside, 0.0,
-                "exact for optimal models; trained ones must get there", kind="demonstration")
+                "exact for optimal models; trained ones must get there", kind="demonstration",
+                against="the slopes -beta_(i+1) and -beta_i", unit="slope")
 
 # %% [markdown]
 # **The forces themselves.** On the encoder's parameters $\phi$ the distortion pulls with
@@ -1538,7 +1584,8 @@ for f in forces:
     print(f"β = {f['beta']:>4g}: |∇D| = {f['distortion_norm']:7.2f}, |β∇R| = "
           f"{f['rate_norm']:7.2f}, |sum| = {f['total_norm']:7.2f}, cos = {f['cosine']:+.3f}")
 log.at_most("the two forces oppose each other for every beta > 0 (largest cosine)", "two_forces",
-            max(f["cosine"] for f in forces if f["beta"] > 0), 0.0, kind="demonstration")
+            max(f["cosine"] for f in forces if f["beta"] > 0), 0.0, kind="demonstration",
+            against="0: orthogonal forces", unit="cosine")
 show(figures.two_forces.plot_encoder_forces(forces), "two_forces_encoder_forces",
      "On the encoder, the distortion gradient and the β-weighted rate gradient pull against each "
      f"other for every β > 0 (largest cosine {max(f['cosine'] for f in forces if f['beta'] > 0):+.2f}).")
@@ -1588,7 +1635,7 @@ print(f"largest parameter difference, vectorized vs sequential: {max_diff:.2e}")
 log.at_most("vectorized sweep = sequential training, same seeds (max parameter difference)",
             "two_forces", max_diff, 1e-4,
             "float32 rounding of batched vs single products, amplified by ~16 Adam steps",
-            kind="identity")
+            kind="identity", against="sequential training with the same seeds", unit="abs. error")
 
 # %% [markdown]
 # ### Beyond a fixed β: warm-up, free bits, capacity
@@ -1624,10 +1671,11 @@ for name, h in final.items():
           f"nats")
 cap_rate = final[f"capacity C → {capacity_target:g}"]["test_kl"]
 log.at_most("capacity annealing reaches its target C (|rate - C| / C)", "two_forces",
-            abs(cap_rate - capacity_target) / capacity_target, 0.25, kind="demonstration")
+            abs(cap_rate - capacity_target) / capacity_target, 0.25, kind="demonstration",
+            against="the target capacity C", unit="rel. error")
 log.at_least("free bits raise the rate over plain beta = 5 (nats)", "two_forces",
              final["β = 5, free bits λ = 1"]["test_kl"] - final["β = 5"]["test_kl"], 0.5,
-             kind="demonstration")
+             kind="demonstration", against="the rate of plain beta = 5", unit="nats")
 
 # %% [markdown]
 # The schedules themselves, step by step, against the papers' formulas written out again
@@ -1658,7 +1706,7 @@ for kind_name, formula in papers.items():
                         .item())
 log.at_most("objectives' penalties = the papers' formulas, weights = their derivatives (max "
             "error over 4 objectives x 7 steps)", "two_forces", objective_err, 1e-12, "float64",
-            kind="oracle")
+            kind="oracle", against="the papers' formulas and their derivatives", unit="abs. error")
 
 # %%
 steps_per_epoch = -(-n_train // cfg.batch_size)
@@ -1674,13 +1722,13 @@ show(figures.two_forces.plot_rd_learning_curves(
 plain = final["β = 5"]
 log.at_most("warm-up ends where plain beta = 5 ends (|rate difference|, nats)", "two_forces",
             abs(final["β = 5, warm-up"]["test_kl"] - plain["test_kl"]), 1.0,
-            kind="demonstration")
+            kind="demonstration", against="the rate of plain beta = 5", unit="nats")
 cap = final[f"capacity C → {capacity_target:g}"]
 if train_data.name == "mnist":  # an MNIST outcome; on the 8x8 digits the trade differs
     log.at_least("capacity buys rate with worse distortion than plain beta = 5 (distortion "
                  "difference, nats)", "two_forces",
                  plain["test_reconstruction"] - cap["test_reconstruction"], 0.0,
-                 kind="demonstration")
+                 kind="demonstration", against="the distortion of plain beta = 5", unit="nats")
 
 # %% [markdown]
 # Read the printout and the curves: warm-up only delays the rate force, and once β is back to
@@ -1761,7 +1809,8 @@ sched_err = max(max(np.abs(sch.betas[1:].numpy() - paper_betas[name]).max(),
                 for name, sch in (("linear", linear), ("cosine", cosine)))
 log.at_most("noise schedules = the papers' equations in numpy (max error of beta_t and relative "
             "error of alpha-bar_t)", "diffusion", sched_err, 1e-10,
-            "float64: a product of 1000 factors accumulates ~1e-13 relative", kind="oracle")
+            "float64: a product of 1000 factors accumulates ~1e-13 relative", kind="oracle",
+            against="the papers' equations in numpy", unit="mixed error")
 show(figures.diffusion.plot_noise_schedules([linear, cosine]), "diffusion_schedules",
      f"The linear and cosine schedules, equal to the papers' equations to {sched_err:.0e}: the "
      "cosine schedule keeps more of the signal through the middle of the chain.")
@@ -1783,7 +1832,7 @@ for t in (2, 10, 100, 500, 1000):
                    abs(np.exp(logvar_t[0].item()) / (v_prev - cov12**2 / v_t) - 1))
 log.at_most("posterior q(x_{t-1}|x_t,x_0) = Gaussian conditioning (max error, float64)",
             "diffusion", post_err, 1e-9, "float64; the variance ratio near t = 1000 loses digits",
-            kind="oracle")
+            kind="oracle", against="Gaussian conditioning in numpy", unit="abs. error")
 
 # %% [markdown]
 # $L_T$ on MNIST scaled to $[-1, 1]$. Ho et al. (2020) report about $10^{-5}$ bits/dim for
@@ -1799,17 +1848,19 @@ lt_uniform = prior_term(torch.rand(500, 3072, generator=torch.Generator().manual
 print(f"ᾱ_T = {linear.alpha_bar[-1]:.3g}; L_T = {lt_bpd:.2e} bits/dim on {test_data.name} "
       f"(mostly ±1 pixels), {lt_uniform:.2e} bits/dim on uniform [-1, 1] data")
 log.at_most("L_T for the linear schedule, T = 1000 (bits/dim; Ho et al.: ~1e-5)", "diffusion",
-            lt_bpd, 1e-4, "a published order of magnitude", kind="oracle")
-log.record("L_T on uniform [-1, 1] data is about 1e-5 bits/dim (within 2x)", "diffusion",
-           lt_uniform, 1e-5, 0.5e-5 < lt_uniform < 2e-5, "a published order of magnitude",
-           kind="oracle")
+            lt_bpd, 1e-4, "a published order of magnitude", kind="oracle",
+            against="Ho et al. (2020): ~1e-5", unit="bits/dim")
+log.between("L_T on uniform [-1, 1] data is about 1e-5 bits/dim (within 2x)", "diffusion",
+            lt_uniform, 0.5e-5, 2e-5, "a published order of magnitude",
+            kind="oracle", against="Ho et al. (2020): ~1e-5", unit="bits/dim")
 # L_T = Σ_d KL(N(√ᾱ x, 1 − ᾱ) ‖ N(0, 1)) written out in numpy
 ab_T = ab[-1]
 x_np = x.numpy()
 lt_numpy = 0.5 * (ab_T * x_np**2 - ab_T - np.log1p(-ab_T)).sum(-1)
 log.at_most("L_T = the Gaussian KL written out in numpy (max rel. error)", "diffusion",
             np.abs(prior_term(x, linear).numpy() / lt_numpy - 1).max(), 1e-8,
-            "float64; the numpy form cancels to ~1e-11 relative", kind="oracle")
+            "float64; the numpy form cancels to ~1e-11 relative", kind="oracle",
+            against="the Gaussian KL written out in numpy", unit="rel. error")
 
 # %% [markdown]
 # ### An exact test bed: Gaussian data
@@ -1849,14 +1900,18 @@ print(f"−log q(x₀) (the data density): {data_nll:.4f} nats; −log p_θ(x₀
       f"{-log_p.mean():.4f} nats")
 log.at_most("test bed: ELBO <= exact log p_theta(x0) for every x0, T and variance "
             "(max of ELBO - exact)", "diffusion", worst, 1e-10,
-            "Jensen, exact; float64 rounding of ~T terms", kind="identity")
+            "Jensen, exact; float64 rounding of ~T terms", kind="identity",
+            against="exact log p_theta(x0) (linear-Gaussian)", unit="nats")
 shrink = gaps["optimal"][1][0] / gaps["optimal"][1][-1]
 log.at_least(f"test bed: gap shrinks ~1/T (gap ratio T={Ts[0]} vs T={Ts[-1]}, optimal variance)",
-             "diffusion", shrink, 0.5 * Ts[-1] / Ts[0], kind="demonstration")
-log.record("test bed: optimal variance < beta < posterior (mean gap at the largest T)",
-           "diffusion", gaps["optimal"][1][-1], gaps["beta"][1][-1],
-           gaps["optimal"][1][-1] < gaps["beta"][1][-1] < gaps["posterior"][1][-1],
-           "the optimal variance minimizes the bound (Bao et al. 2022)", kind="identity")
+             "diffusion", shrink, 0.5 * Ts[-1] / Ts[0], kind="demonstration",
+             against="half the ratio of the T's (gap ~ 1/T)", unit="ratio")
+log.at_least("test bed: optimal variance < beta < posterior (the smaller difference of "
+             "neighbours' mean gaps at the largest T)", "diffusion",
+             min(gaps["beta"][1][-1] - gaps["optimal"][1][-1],
+                 gaps["posterior"][1][-1] - gaps["beta"][1][-1]), 0.0,
+             "the optimal variance minimizes the bound (Bao et al. 2022)", kind="identity",
+             against="the next variance's gap", unit="nats")
 
 # %% [markdown]
 # The generic estimator (one $x_t\sim q(x_t|x_0)$ per term, the core `gaussian_kl`) against
@@ -1871,8 +1926,8 @@ total_mc = monte_carlo_mean(sampled.total)
 exact_total = testbed.bound_terms(x0[:1]).total.item()
 print(f"sampled bound {total_mc.estimate:.4f} ± {total_mc.stderr:.4f} nats vs closed form "
       f"{exact_total:.4f}")
-log.z_within("sampled bound (core gaussian_kl) = closed form (|z-score|)", "diffusion",
-             total_mc.z_score(exact_total).item())
+log.z_within("sampled bound (core gaussian_kl) = closed form (z-score)", "diffusion",
+             total_mc.z_score(exact_total).item(), against="closed-form bound")
 show(figures.diffusion.plot_diffusion_testbed(profiles, gaps), "diffusion_testbed",
      f"On Gaussian data, where log p_θ(x₀) is exact, the bound's gap shrinks like 1/T ({shrink:.0f}x "
      f"from T = {Ts[0]} to {Ts[-1]}), and the optimal variance gives the smallest gap.")
@@ -1906,7 +1961,7 @@ norm_err = max(
                    (-1.0, np.log(1e-8))])
 log.at_most("discretized decoder: the 256 bin probabilities sum to 1 (max |log sum|)",
             "diffusion", norm_err, 1e-12, "float64 rounding of a 256-term logsumexp",
-            kind="identity")
+            kind="identity", against="0: log 1", unit="nats")
 print(f"max |log Σ p(bin)| = {norm_err:.1e}")
 
 # %% [markdown]
@@ -1928,7 +1983,7 @@ for mu, lv in [(0.3, 1e-2), (0.999, 1e-6), (-0.2, 4.0), (-1.0, 1e-8)]:
 log.at_most("discretized decoder: bin log-probabilities vs mpmath (max mixed error, 4 Gaussians x "
             "52 bins)", "diffusion", bin_err, 1e-12,
             "the stability map's float64 bound for this function (3e-14), with margin",
-            kind="oracle")
+            kind="oracle", against="mpmath at 50 digits", unit="mixed error")
 
 # %% [markdown]
 # ### A trained diffusion model
@@ -1957,17 +2012,21 @@ print(f"{steps} steps in {ddpm.seconds:.1f} s. Bound {bound.total.mean():.3f} na
       f"{mean_terms[-1]:.1e}); data entropy {entropy:.3f} nats; excess "
       f"{excess.estimate:.3f} ± {excess.stderr:.3f} nats")
 log.at_least("trained DDPM: bound >= data entropy (z-score of the paired excess)", "diffusion",
-             excess.z_score(0.0).item(), -4.0, "paired per test point", kind="statistical")
+             excess.z_score(0.0).item(), -4.0, "paired per test point", kind="statistical",
+             against="0: the data entropy, paired per point", unit="SE")
 log.at_most("trained DDPM: bound within this many nats of the data entropy", "diffusion",
-            excess.estimate.item(), 0.5, kind="demonstration")
+            excess.estimate.item(), 0.5, kind="demonstration",
+            against="the data entropy (exact)", unit="nats")
 log.at_most("bits/dim of the bound = its mean in nats / (D ln 2), in numpy", "diffusion",
             abs(bound.bits_per_dim().item()
                 - bound.total.double().numpy().mean() / (2 * np.log(2))), 1e-6,
-            "float32 terms summed", kind="oracle")
+            "float32 terms summed", kind="oracle",
+            against="numpy: mean nats / (D ln 2)", unit="bits/dim")
 samples = ddpm.model.sample(2000, 2, torch.Generator().manual_seed(SEED + 3))
 sample_ll = ring.log_prob(samples.double()).mean().item()
 log.at_least("DDPM samples lie on the data (mean log q(sample) minus mean log q(data), nats)",
-             "diffusion", sample_ll + entropy, -0.5, kind="demonstration")
+             "diffusion", sample_ll + entropy, -0.5, kind="demonstration",
+             against="the data's mean log-density", unit="nats")
 
 # %% [markdown]
 # Lying on the data is one side. Samples that all sit on one mode, or collapse onto the mode
@@ -1985,10 +2044,11 @@ spread = (sq_dist.median() / (2 * ring.stds[0, 0] ** 2 * math.log(2))).item()
 print(f"samples per mode {counts.tolist()} (χ² p = {coverage.pvalue:.3f}); spread / data "
       f"spread {spread:.2f}")
 log.at_least("DDPM covers every mode (chi-square p-value of the counts per mode)", "diffusion",
-             coverage.pvalue, 1e-3, "null: equal weights; 0.1% level", kind="statistical")
-log.record("DDPM samples spread like the data (median squared distance / (2 s^2 ln 2) in "
-           "[0.5, 2])",
-           "diffusion", spread, 1.0, 0.5 <= spread <= 2.0, kind="demonstration")
+             coverage.pvalue, 1e-3, "null: equal weights; 0.1% level", kind="statistical",
+             against="the 0.1% level (chi-square, equal weights)", unit="p-value")
+log.between("DDPM samples spread like the data (median squared distance / (2 s^2 ln 2))",
+            "diffusion", spread, 0.5, 2.0, kind="demonstration",
+            against="the data's spread (exact)", unit="ratio")
 show(figures.diffusion.plot_ddpm_2d(x_train[:3000].numpy(), samples.numpy(),
                                     mean_terms.numpy(), ddpm.losses), "diffusion_ddpm_2d",
      f"A small DDPM trained for {steps:,} steps: its samples cover all {len(ring.means)} modes "
