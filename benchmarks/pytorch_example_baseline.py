@@ -128,6 +128,7 @@ def main() -> None:
     to_u8 = lambda d: (d.images.reshape(-1, 28, 28) * 255).round().to(torch.uint8).numpy()  # noqa: E731
     run = BaselineRun(to_u8(load_dataset("mnist", "train", fallback=False)),
                       to_u8(load_dataset("mnist", "test", fallback=False)), device=args.device)
+    seconds = 0.0
     for epoch in range(1, args.epochs + 1):
         gen = run.epoch_steps()
         try:
@@ -135,7 +136,9 @@ def main() -> None:
                 next(gen)
         except StopIteration as done:
             row = done.value
+        seconds += row["train_seconds"]
         print(f"epoch {epoch}: train {row['train_loss']:.2f}, test {row['test_loss']:.2f}")
+    print(f"training time {seconds:.2f} s")
 
 
 if __name__ == "__main__":
