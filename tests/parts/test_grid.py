@@ -186,6 +186,16 @@ def test_sweep_cli_runs_a_grid_and_resumes_it(tmp_path, capsys):
     assert "0 run, 4 already finished" in capsys.readouterr().out
     assert main([*args, "--objectives", "beta,annealing"]) == 1
     assert "objectives: 'annealing'" in capsys.readouterr().err
+    # other settings in the same folder: refused, naming --overwrite, and the trials kept
+    other = list(args)
+    other[other.index("--epochs") + 1] = "2"
+    assert main(other) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert len(list((out / "trials").glob("*.json"))) == 4
+    (out / "notes.txt").write_text("mine")
+    assert main([*other, "--overwrite"]) == 0
+    assert "4 run, 0 already finished" in capsys.readouterr().out
+    assert (out / "notes.txt").read_text() == "mine"  # only the sweep's outputs are replaced
 
 
 def test_ray_without_the_extra_names_it(tmp_path, monkeypatch, capsys):

@@ -14,8 +14,36 @@ from conftest import HAVE_MNIST, SHARED
 
 from elbolab.presentation.cli import main
 from elbolab.presentation.kernel import progress_line
-from elbolab.presentation.lab import cell_sections, inject_parameters, notebook_source
+from elbolab.presentation.lab import (
+    LAB_MARK,
+    cell_sections,
+    claim_lab_folder,
+    inject_parameters,
+    notebook_source,
+)
 from elbolab.presentation.validation import COMPARATORS, KINDS, PARTS
+
+
+def test_the_lab_writes_only_into_a_folder_that_is_its_own(tmp_path):
+    claim_lab_folder(tmp_path / "new")
+    assert (tmp_path / "new" / LAB_MARK).exists()
+    (tmp_path / "new" / "anything.txt").write_text("x")
+    claim_lab_folder(tmp_path / "new")  # marked: a rerun replaces what the lab wrote there
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("x")
+    (theirs / "metrics.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"did not write \(thesis.tex\).*another --out"):
+        claim_lab_folder(theirs)
+    assert not (theirs / LAB_MARK).exists()
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        claim_lab_folder(tmp_path / "a_file")
+    old = tmp_path / "old"  # an earlier version's lab output (no mark): still the lab's
+    old.mkdir()
+    (old / "lab3_elbo.ipynb").write_text("{}")
+    (old / "extra.csv").write_text("")
+    claim_lab_folder(old)
 
 
 def test_notebook_source_is_percent_format_with_a_parameters_cell():

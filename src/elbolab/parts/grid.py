@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -176,6 +177,20 @@ def trial_path(out: str | os.PathLike[str], trial: Trial) -> Path:
     return Path(out) / "trials" / f"{trial.id}.json"
 
 
+#: What a sweep writes into its folder (files, then folders): what ``clear_grid`` removes
+GRID_FILES = ("sweep.json", "sweep.md")
+GRID_FOLDERS = ("trials", "figures")
+
+
+def clear_grid(out: str | os.PathLike[str]) -> None:
+    """Remove a sweep's outputs from ``out`` (:data:`GRID_FILES`, :data:`GRID_FOLDERS`),
+    leaving anything else in the folder: ``elbolab sweep --overwrite``."""
+    for name in GRID_FILES:
+        (Path(out) / name).unlink(missing_ok=True)
+    for name in GRID_FOLDERS:
+        shutil.rmtree(Path(out) / name, ignore_errors=True)
+
+
 def _load_finished(path: Path, trial: Trial) -> dict | None:
     """The earlier run's record of ``trial``, or ``None`` when there is none. A record made
     with other settings is an error (it would be mixed into this grid's error bars)."""
@@ -191,7 +206,7 @@ def _load_finished(path: Path, trial: Trial) -> dict | None:
     if saved != wanted:
         diff = sorted(k for k in wanted if saved.get(k) != wanted[k])
         raise ValueError(f"{path} was made with other settings ({', '.join(diff)} differ); "
-                         "use another --out, or delete it to run the trial again")
+                         "use another --out, or replace the folder's sweep with --overwrite")
     return record
 
 
@@ -370,6 +385,7 @@ def trials_markdown(records: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["AGGREGATED", "GridConfig", "GridResult", "Trial", "aggregate", "aggregate_markdown",
-           "analyze_trial", "grid_axes", "import_ray", "make_trials", "mean_and_se", "run_grid",
-           "run_trial", "trial_path", "trials_markdown"]
+__all__ = ["AGGREGATED", "GRID_FILES", "GRID_FOLDERS", "GridConfig", "GridResult", "Trial",
+           "aggregate", "aggregate_markdown", "analyze_trial", "clear_grid", "grid_axes",
+           "import_ray", "make_trials", "mean_and_se", "run_grid", "run_trial", "trial_path",
+           "trials_markdown"]

@@ -36,7 +36,12 @@ def _build_parser() -> argparse.ArgumentParser:
                                       "figures and a summary table in --out")
     add_config_options(tr, TrainConfig)
     tr.add_argument("--out", default="runs/vae", help="run folder (default: runs/vae)")
-    tr.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in --out (from its checkpoint.pt, or from the start "
+                         "if it stopped before one), with the same options")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace the run in --out (its config, checkpoints, metrics and "
+                         "figures) instead of refusing to start")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sw = sub.add_parser("sweep", help="β-VAE rate–distortion sweep, all β trained at once; "
@@ -46,7 +51,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                     help="run the trials on Ray: no ADDRESS starts a local instance, 'auto' "
                          "joins the running cluster (needs pip install 'elbolab[ray]')")
-    sw.add_argument("--out", default="runs/sweep", help="output folder (default: runs/sweep)")
+    sw.add_argument("--out", default="runs/sweep", help="output folder (default: runs/sweep); "
+                    "a sweep run again there continues it: finished trials are kept")
+    sw.add_argument("--overwrite", action="store_true",
+                    help="remove the sweep already in --out (trials, tables, figures) first")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="test ELBO and importance-sampled log-likelihood of a "
@@ -63,12 +71,31 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
+    from ..io import FolderBusy, folder_lock
+    from ..vae.checkpoint import claim_run_folder
     from ..vae.config import TrainConfig
     from ..vae.data import DataError
+    from ..vae.training import TrainingDiverged
+    from .options import config_from_args
+
+    try:
+        cfg = config_from_args(TrainConfig, args)
+        with folder_lock(args.out):  # held until the figures are written too
+            # before the data load: a folder that holds another run stops the command at once
+            claim_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
+            return _train(args, cfg)
+    except (ValueError, FileNotFoundError, DataError, TrainingDiverged, FolderBusy) as exc:
+        print(f"elbolab train: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _train(args: argparse.Namespace, cfg) -> int:
+    import torch
+
     from ..vae.evaluation import reconstruct, sample_prior
-    from ..vae.training import Trainer, TrainingDiverged
+    from ..vae.training import Trainer
     from .figures.style import save_figure
     from .figures.training import (
         plot_latent_scatter,
@@ -76,18 +103,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         plot_reconstructions,
         plot_samples,
     )
-    from .options import config_from_args
 
-    try:
-        cfg = config_from_args(TrainConfig, args)
-        trainer = Trainer.from_config(cfg, args.out, progress=not args.no_progress,
-                                      log=lambda m: print(m, file=sys.stderr))
-        result = trainer.fit(resume=args.resume)
-    except (ValueError, FileNotFoundError, DataError, TrainingDiverged) as exc:
-        print(f"elbolab train: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    trainer = Trainer.from_config(cfg, args.out, progress=not args.no_progress,
+                                  log=lambda m: print(m, file=sys.stderr))
+    result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     model, hist, data = result.model, result.history, trainer.data
     figs = trainer.out_dir / "figures"
     save_figure(plot_learning_curves(hist, title=f"{cfg.preset} on {data.name}"),
@@ -177,28 +196,47 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    import functools
     from pathlib import Path
+
+    from ..io import FolderBusy, folder_lock
+    from ..parts.grid import GridConfig, clear_grid, import_ray
+    from ..vae.config import SweepConfig
+    from ..vae.data import DataError
+    from .options import config_from_args
+
+    out = Path(args.out)
+    try:
+        cfg = config_from_args(SweepConfig, args)
+        grid = config_from_args(GridConfig, args)
+        if args.ray is not None:
+            import_ray()
+        with folder_lock(out):
+            if args.overwrite:
+                clear_grid(out)
+            return _sweep(args, cfg, grid, out)
+    except (ValueError, TypeError, ImportError, DataError, FolderBusy) as exc:
+        print(f"elbolab sweep: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _sweep(args: argparse.Namespace, cfg, grid, out) -> int:
+    import functools
 
     from ..io import atomic_write_json, atomic_write_text
     from ..parts.grid import (
-        GridConfig,
         aggregate,
         aggregate_markdown,
         grid_axes,
-        import_ray,
         make_trials,
         run_grid,
         run_trial,
         trials_markdown,
     )
-    from ..vae.config import SweepConfig
-    from ..vae.data import DataError
     from .figures.style import save_figure
     from .figures.two_forces import plot_rate_distortion_grid, two_forces_figures
-    from .options import config_from_args
 
-    out = Path(args.out)
     kept = []  # a one-trial grid in this process keeps its models for the image figures
 
     def report(trial, record, error) -> None:
@@ -207,20 +245,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         else:
             print(f"trial {trial.id}: FAILED: {error}", file=sys.stderr)
 
-    try:
-        cfg = config_from_args(SweepConfig, args)
-        grid = config_from_args(GridConfig, args)
-        if args.ray is not None:
-            import_ray()
-        single = len(make_trials(cfg, grid)) == 1 and args.ray is None
-        result = run_grid(cfg, grid, out, ray=args.ray, progress=not args.no_progress,
-                          on_trial=report,
-                          **({"runner": functools.partial(run_trial, keep=kept)} if single else {}))
-    except (ValueError, TypeError, ImportError, DataError) as exc:
-        print(f"elbolab sweep: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    single = len(make_trials(cfg, grid)) == 1 and args.ray is None
+    result = run_grid(cfg, grid, out, ray=args.ray, progress=not args.no_progress,
+                      on_trial=report,
+                      **({"runner": functools.partial(run_trial, keep=kept)} if single else {}))
     rows = aggregate(result.trials)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "sweep.json", {
@@ -255,6 +283,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
+    from ..io import FolderBusy
     from ..vae.device import resolve_device
     from .checklist import coverage
     from .lab import LabConfig, run_lab
@@ -267,9 +296,13 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"elbolab lab: {exc}", file=sys.stderr)
         return 2
-    result = run_lab(cfg.out, quick=cfg.quick, device=cfg.device, seed=cfg.seed,
-                     data_dir=cfg.data_dir, cell_timeout=cfg.cell_timeout,
-                     progress=not args.no_progress)
+    try:
+        result = run_lab(cfg.out, quick=cfg.quick, device=cfg.device, seed=cfg.seed,
+                         data_dir=cfg.data_dir, cell_timeout=cfg.cell_timeout,
+                         progress=not args.no_progress)
+    except (ValueError, FolderBusy) as exc:
+        print(f"elbolab lab: {exc}", file=sys.stderr)
+        return 1
     print()
     if result.validations:
         print(format_table(result.validations))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
 from .. import __version__
-from ..io import atomic_write_json, atomic_write_text
+from ..io import LOCK_FILE, atomic_write_json, atomic_write_text, folder_lock
 from ..vae.config import option
 from ..vae.data import default_data_dir
 from ..vae.device import DEVICE_CHOICES
@@ -109,6 +109,33 @@ def inject_parameters(nb: nbformat.NotebookNode, params: dict) -> None:
     nb.cells.insert(index, cell)
 
 
+#: The mark the lab leaves in its output folder: a folder with it is the lab's to rewrite
+LAB_MARK = ".elbolab-lab"
+
+
+def claim_lab_folder(out: str | os.PathLike[str]) -> Path:
+    """Make ``out`` the lab's output folder: a new or empty folder, one an earlier lab wrote
+    (it holds :data:`LAB_MARK` or the lab's notebook), or one holding only what the lab
+    writes; a folder with other files raises ``ValueError`` naming some of them (the lab
+    would mix its outputs into someone else's folder), a file raises too."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder: choose another --out")
+    if out.is_dir():
+        entries = set(os.listdir(out))
+        ours = {f"{NOTEBOOK_NAME}.ipynb", "report.html", "metrics.json", "figures", "runs",
+                LAB_MARK, LOCK_FILE}
+        foreign = sorted(entries - ours)
+        if foreign and not entries & {LAB_MARK, f"{NOTEBOOK_NAME}.ipynb"}:
+            raise ValueError(f"{out} holds files elbolab lab did not write ("
+                             f"{', '.join(foreign[:4])}{', …' if len(foreign) > 4 else ''}): "
+                             "choose another --out, or empty it")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / LAB_MARK).write_text("an output folder of `elbolab lab`: a lab run there replaces "
+                                "its files\n")
+    return out
+
+
 def run_lab(
     out_dir: str | os.PathLike[str] = "lab-output",
     *,
@@ -119,7 +146,17 @@ def run_lab(
     cell_timeout: int = 1800,
     progress: bool = True,
 ) -> LabResult:
-    """Execute the lab notebook with parameters and write its outputs into ``out_dir``."""
+    """Execute the lab notebook with parameters and write its outputs into ``out_dir``, which
+    must be the lab's (:func:`claim_lab_folder`); the folder is locked while the lab runs
+    (:func:`~elbolab.io.folder_lock`: a second lab on it raises ``FolderBusy`` at once)."""
+    out = claim_lab_folder(Path(out_dir).resolve())
+    with folder_lock(out):
+        return _run_lab(out, quick=quick, device=device, seed=seed, data_dir=data_dir,
+                        cell_timeout=cell_timeout, progress=progress)
+
+
+def _run_lab(out: Path, *, quick: bool, device: str, seed: int, data_dir: str | None,
+             cell_timeout: int, progress: bool) -> LabResult:
     # the notebook machinery is imported here: the command line's other commands never pay it
     import jupytext
     import nbformat
@@ -129,7 +166,6 @@ def run_lab(
     from .kernel import ProgressRelayClient, kernel_manager
     from .report import write_report
 
-    out = Path(out_dir).resolve()
     (out / "figures").mkdir(parents=True, exist_ok=True)
     result = LabResult(out, out / f"{NOTEBOOK_NAME}.ipynb", out / "report.html",
                        out / "metrics.json")
@@ -205,5 +241,5 @@ def _short_error(text: str, limit: int = 4000) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-__all__ = ["NOTEBOOK_NAME", "LabConfig", "LabResult", "cell_sections", "inject_parameters",
-           "notebook_source", "run_lab"]
+__all__ = ["LAB_MARK", "NOTEBOOK_NAME", "LabConfig", "LabResult", "cell_sections",
+           "claim_lab_folder", "inject_parameters", "notebook_source", "run_lab"]

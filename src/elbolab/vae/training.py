@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -26,10 +27,19 @@ import torch
 
 from .. import __version__
 from ..elbo import ELBOFramework
-from ..io import atomic_write_json
+from ..io import atomic_write_json, folder_lock
 from ..kl import standard_normal_kl_per_dim
 from . import backprop
-from .checkpoint import CHECKPOINT, INTERRUPTED, load_checkpoint, save_checkpoint, write_metrics
+from .checkpoint import (
+    CHECKPOINT,
+    CONFIG,
+    INTERRUPTED,
+    check_same_config,
+    claim_run_folder,
+    load_checkpoint,
+    save_checkpoint,
+    write_metrics,
+)
 from .config import TrainConfig, compute_dtype, learning_rate
 from .data import ImageData, binarize, binarize_split, load_dataset
 from .device import resolve_device
@@ -364,8 +374,19 @@ class Trainer:
 
     def _load(self) -> tuple[int, list[dict]]:
         path = self.out_dir / CHECKPOINT
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+        if not path.exists():  # a run stopped before its first checkpoint: start it afresh
+            saved = self.out_dir / CONFIG
+            if not saved.exists():
+                raise FileNotFoundError(f"{self.out_dir}: no run to resume (neither "
+                                        f"{CHECKPOINT} nor {CONFIG})")
+            try:
+                saved_config = json.loads(saved.read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{saved}: cannot be read ({exc})") from None
+            check_same_config(saved_config, self.config.to_dict(), saved)
+            self.log(f"{self.out_dir} holds the run's {CONFIG} but no {CHECKPOINT} (it stopped "
+                     "before its first epoch ended): starting it from epoch 1 with that config")
+            return 0, []
         state = load_checkpoint(path, self.device, self.config.to_dict())
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
@@ -405,18 +426,29 @@ class Trainer:
             row.update(self._evaluate())
         return row
 
-    def fit(self, *, resume: bool = False) -> TrainResult:
+    def fit(self, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
         """Train for ``config.epochs`` epochs (from the checkpoint if ``resume``), or fewer
         when ``config.max_minutes`` of training time would be exceeded: training stops after
         the first epoch past which one more epoch, as long as the longest so far, would not
-        fit (a later epoch that runs slower can still overshoot)."""
+        fit (a later epoch that runs slower can still overshoot).
+
+        The run folder holds one run: a folder that already holds one is continued with
+        ``resume`` (from its checkpoint, or from the beginning if it stopped before its first
+        checkpoint, with the saved config either way) or replaced with ``overwrite``, and
+        otherwise refused (:class:`~elbolab.vae.checkpoint.RunExists`); while training, the
+        folder is locked (:func:`~elbolab.io.folder_lock`): a second trainer on it raises
+        :class:`~elbolab.io.FolderBusy` at once."""
+        with folder_lock(self.out_dir):
+            claim_run_folder(self.out_dir, resume=resume, overwrite=overwrite)
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> TrainResult:
         from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out_dir / "config.json",
+        start_epoch, history = self._load() if resume else (0, [])
+        atomic_write_json(self.out_dir / CONFIG,
                           {**self.config.to_dict(), "spec": self.spec.to_dict(),
                            "data": self.data.name})
-        start_epoch, history = self._load() if resume else (0, [])
         if self.device.type == "cuda":
             torch.cuda.manual_seed(self.config.seed + start_epoch)
         bar = tqdm(range(start_epoch, self.config.epochs), initial=start_epoch,

@@ -1130,7 +1130,7 @@ train_cfg = TrainConfig(preset="example", epochs=epochs_4, seed=SEED,
                         test_subset=1_000 if QUICK else None)
 trainer = Trainer.from_config(train_cfg, Path(OUT_DIR) / "runs" / "part4_example",
                               train=train_data, test=test_data, progress=PROGRESS)
-run = trainer.fit()
+run = trainer.fit(overwrite=True)  # the lab owns its output folder: a rerun replaces it
 for h in run.history:
     print(f"epoch {h['epoch']:>2}: train −ELBO {h['train_loss']:7.2f}  test −ELBO "
           f"{h['test_loss']:7.2f}  (E[log p(x|z)] {h['test_reconstruction']:7.2f}, "
@@ -1259,7 +1259,7 @@ conv_epochs = 3
 conv_trainer = Trainer.from_config(
     dataclasses.replace(train_cfg, preset="conv", epochs=conv_epochs),
     Path(OUT_DIR) / "runs" / "part4_conv", train=train_data, test=test_data, progress=PROGRESS)
-conv_run = conv_trainer.fit()
+conv_run = conv_trainer.fit(overwrite=True)
 mlp_hist = run.history[:conv_epochs]
 for h_mlp, h_conv in zip(mlp_hist, conv_run.history, strict=False):
     print(f"epoch {h_conv['epoch']}: test −ELBO MLP {h_mlp['test_loss']:7.2f} "
@@ -1282,7 +1282,7 @@ x_cmp = conv_trainer.data.test_x[:n_eval]
 mlp_at_conv = Trainer.from_config(
     dataclasses.replace(train_cfg, epochs=conv_epochs),
     Path(OUT_DIR) / "runs" / "part4_example_short", train=train_data, test=test_data,
-    progress=PROGRESS).fit().model if conv_epochs != len(run.history) else run.model
+    progress=PROGRESS).fit(overwrite=True).model if conv_epochs != len(run.history) else run.model
 conv_elbo, mlp_elbo = (per_example_elbo(
     m, x_cmp, draws=10, generator=torch.Generator(device=device).manual_seed(SEED + 11))["elbo"]
     for m in (conv_run.model, mlp_at_conv))
