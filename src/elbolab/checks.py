@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -118,6 +120,65 @@ def check_floats(validate: bool | None, **tensors: torch.Tensor) -> None:
     check_broadcastable(**tensors)
 
 
-__all__ = ["check_broadcastable", "check_count", "check_float_tensor", "check_floats",
-           "check_positive", "default_validate", "finite_range", "set_default_validate",
-           "should_validate", "validation"]
+class ConfigError(ValueError):
+    """A setting (a field of a config dataclass, and so a command-line option) with a value it
+    cannot take. ``field`` names the field, ``problem`` says what was expected; the command
+    line shows the field as its option (``batch_size`` → ``--batch-size``) and exits 2."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
+def check_setting_count(field: str, value: object, minimum: int = 1,
+                        maximum: int | None = None, *, optional: bool = False) -> None:
+    """Require an integer setting in [minimum, maximum] (``None`` too when ``optional``)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(field, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(field, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(field, f"must be <= {maximum:,}, got {value:,}")
+
+
+def check_setting_number(field: str, value: object, *, minimum: float = -math.inf,
+                         exclusive: bool = False, maximum: float = math.inf,
+                         optional: bool = False) -> None:
+    """Require a finite real setting above ``minimum`` (strictly when ``exclusive``) and at
+    most ``maximum`` (``None`` too when ``optional``)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(field, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(field, f"must be a finite number, got {value}")
+    if value < minimum or (exclusive and value == minimum):
+        raise ConfigError(field, f"must be {'>' if exclusive else '>='} {minimum:g}, got {value:g}")
+    if value > maximum:
+        raise ConfigError(field, f"must be <= {maximum:g}, got {value:g}")
+
+
+def check_setting_choice(field: str, value: object, choices: tuple) -> None:
+    """Require a setting that is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(field, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def check_setting_folder(field: str, value: str | os.PathLike[str] | None, *,
+                         must_exist: bool = False) -> None:
+    """Require a folder setting that is not a file (and exists, when ``must_exist``)."""
+    if value is None:
+        return
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(field, f"must be a folder, but {path} is a file")
+    if must_exist and not path.exists():
+        raise ConfigError(field, f"names a folder that does not exist: {path}")
+
+
+__all__ = ["ConfigError", "check_broadcastable", "check_count", "check_float_tensor",
+           "check_floats", "check_positive", "check_setting_choice", "check_setting_count",
+           "check_setting_folder", "check_setting_number", "default_validate", "finite_range",
+           "set_default_validate", "should_validate", "validation"]

@@ -80,8 +80,11 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
     exclusive ``flock`` on its :data:`LOCK_FILE`, which names this process, its command line
     and when it started. If another process holds it, raise :class:`FolderBusy` at once with
     that holder's line. Re-entrant within a process; released when the block ends or the
-    process dies (the kernel drops the lock, so a killed command never leaves it stuck)."""
+    process dies (the kernel drops the lock, so a killed command never leaves it stuck). A
+    folder this made and the block left empty is removed again (a command refused before it
+    wrote anything leaves nothing behind)."""
     path = Path(folder)
+    made = [p for p in (path, *path.parents) if not p.exists()]
     path.mkdir(parents=True, exist_ok=True)
     key = str(path.resolve())
     if key in _HELD:
@@ -111,6 +114,11 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
             yield path
         finally:
             del _HELD[key]
+            if made and [p.name for p in path.iterdir()] == [LOCK_FILE]:
+                (path / LOCK_FILE).unlink()  # still held: no one else can be writing here
+                for p in made:  # innermost first; rmdir refuses a folder something filled
+                    with contextlib.suppress(OSError):
+                        p.rmdir()
     finally:
         f.close()  # closing the file releases the lock
 

@@ -99,5 +99,5 @@ def test_sweep_cli_writes_table_json_and_figures(tmp_path, capsys):
     assert {p.name for p in (out / "figures").glob("*.png")} >= {
         "two_forces_rate_distortion.png", "two_forces_traversals.png"}
     assert main(["sweep", "--betas", "0,-1", "--data-dir", str(SHARED), "--out", str(out),
-                 "--no-progress"]) == 1
+                 "--no-progress"]) == 2  # a bad value: usage error
     assert "betas" in capsys.readouterr().err

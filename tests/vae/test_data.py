@@ -8,6 +8,7 @@ from conftest import SHARED
 
 from elbolab.vae.data import (
     DataError,
+    DataMissing,
     binarize,
     default_data_dir,
     download,
@@ -123,11 +124,92 @@ def test_download_from_a_local_mirror_and_offline_message(tmp_path):
         download("other", tmp_path / "x", mirrors=("file:///nonexistent/",), retries=1)
 
 
-def test_offline_fallback_to_digits_says_so(tmp_path, monkeypatch):
+def test_offline_fallback_to_digits_says_so_on_one_line_and_creates_nothing(tmp_path,
+                                                                           monkeypatch):
     monkeypatch.setattr("elbolab.vae.data.MIRRORS", {"mnist": ("file:///nonexistent/",)})
-    with pytest.warns(UserWarning, match="Falling back"):
-        d = load_dataset("mnist", "train", tmp_path)
+    missing = tmp_path / "no" / "such" / "folder"
+    with pytest.warns(UserWarning, match="could not download.*using scikit-learn's 8x8") as w:
+        d = load_dataset("mnist", "train", missing)
     assert d.name == "digits" and d.images.shape[1] == 64
+    assert "\n" not in str(w[0].message)
+    assert not (tmp_path / "no").exists()  # reading never creates folders
+    monkeypatch.setenv("ELBOLAB_OFFLINE", "1")
+    with pytest.raises(DataMissing, match="not found in.*downloads are off"):
+        load_dataset("mnist", "train", missing, fallback=False)
+
+
+def _mnist_like(folder: Path, n: int = 6) -> None:
+    """A tiny, valid MNIST-format folder (train and test)."""
+    folder.mkdir(parents=True)
+    imgs = np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labs = np.arange(n, dtype=np.uint8) % 10
+    for stem, arr in (("train-images-idx3-ubyte", imgs), ("train-labels-idx1-ubyte", labs),
+                      ("t10k-images-idx3-ubyte", imgs), ("t10k-labels-idx1-ubyte", labs)):
+        _write_idx(folder / f"{stem}.gz", arr)
+
+
+def _truncate(p: Path) -> None:
+    p.write_bytes(p.read_bytes()[:-20])
+
+
+def _garbage(p: Path) -> None:
+    p.write_bytes(b"this is not a data file at all")
+
+
+def _not_idx(p: Path) -> None:
+    p.write_bytes(gzip.compress(b"\x01\x02\x03\x04" + bytes(100)))
+
+
+def _wrong_shape(p: Path) -> None:
+    _write_idx(p, np.zeros((6, 784), dtype=np.uint8))
+
+
+def _mismatched(p: Path) -> None:
+    _write_idx(p, np.zeros((5, 28, 28), dtype=np.uint8))  # 5 images for 6 labels
+
+
+def _float_pixels(p: Path) -> None:  # a valid IDX file of big-endian float32 (type 0x0D)
+    header = bytes([0, 0, 0x0D, 3]) + b"".join(n.to_bytes(4, "big") for n in (6, 28, 28))
+    p.write_bytes(gzip.compress(header + np.zeros((6, 28, 28), dtype=">f4").tobytes()))
+
+
+def _removed(p: Path) -> None:
+    p.unlink()
+
+
+@pytest.mark.parametrize("damage, match", [
+    (_truncate, "corrupted or truncated"), (_garbage, "not an IDX file"),
+    (_not_idx, "not an IDX file"), (_wrong_shape, "do not form an image dataset"),
+    (_mismatched, "do not form an image dataset"), (_float_pixels, "unsigned bytes"),
+    (_removed, "holds train-labels-idx1-ubyte but not train-images-idx3-ubyte"),
+])
+@pytest.mark.parametrize("offline", [True, False])
+def test_a_corrupted_data_folder_is_an_error_never_a_fallback(tmp_path, monkeypatch, damage,
+                                                              match, offline):
+    _mnist_like(tmp_path / "mnist")
+    damage(tmp_path / "mnist" / "train-images-idx3-ubyte.gz")
+    monkeypatch.setattr("elbolab.vae.data.MIRRORS", {"mnist": ("file:///nonexistent/",)})
+    monkeypatch.setattr("elbolab.vae.data.KNOWN_SHA256", {})  # synthetic files: no checksums,
+    monkeypatch.setenv("ELBOLAB_OFFLINE", "1" if offline else "0")  # so the parser must see it
+    with pytest.raises(DataError, match=match) as err:
+        load_dataset("mnist", "train", tmp_path)  # fallback on: it must not be taken
+    assert not isinstance(err.value, DataMissing)
+    assert "train-" in str(err.value)  # names the file
+    assert load_dataset("mnist", "test", tmp_path).name == "mnist"  # the intact split loads
+
+
+def test_a_file_that_is_not_the_known_mnist_is_refused_by_its_checksum(tmp_path, monkeypatch):
+    _mnist_like(tmp_path / "mnist")  # well-formed IDX, but not the published MNIST bytes
+    monkeypatch.setenv("ELBOLAB_OFFLINE", "1")
+    with pytest.raises(DataError, match="train-images.*SHA-256 .* does not match") as err:
+        load_dataset("mnist", "train", tmp_path)
+    assert not isinstance(err.value, DataMissing)
+
+
+def test_idx_sizes_are_multiplied_without_overflow():
+    header = bytes([0, 0, 0x08, 3]) + (2**31).to_bytes(4, "big") * 3  # 2^93 bytes promised
+    with pytest.raises(DataError, match="truncated or corrupted"):
+        parse_idx(header + bytes(16), "huge")
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):

@@ -23,5 +23,5 @@ def test_objective_kl_weights():
     w, pen = obj.kl_weights(kl, betas, step=5)  # C = 1: KL 4.2 above, 1.0 at C
     torch.testing.assert_close(w.flatten(), torch.tensor([50.0, 0.0]))
     torch.testing.assert_close(pen, torch.tensor([50 * 3.2, 0.0]))
-    with pytest.raises(ValueError, match="objective kind"):
+    with pytest.raises(ValueError, match="kind must be one of"):
         Objective("cyclic")

@@ -67,8 +67,12 @@ def test_resume_before_the_first_checkpoint_starts_over_with_the_saved_config(di
     (killed / CHECKPOINT).unlink()
     with pytest.raises(ValueError, match="different configuration.*lr"):
         _fit(digits, killed, resume=True, lr=0.5)
-    with pytest.raises(FileNotFoundError, match="no run to resume"):
-        _fit(digits, tmp_path / "empty", resume=True)
+    # killed before it wrote anything (the lock taken, the data still loading): it starts
+    said.clear()
+    started = _fit(digits, tmp_path / "empty", resume=True, log=said.append)
+    assert any("nothing to resume" in s for s in said), said
+    for k, v in _params(full).items():
+        assert torch.equal(v, _params(started)[k]), k
 
 
 _HOLD = ("import sys, time; from elbolab.io import folder_lock\n"
@@ -111,3 +115,18 @@ def test_train_command_refuses_then_resumes_or_overwrites(tmp_path, capsys):
     assert main([*args, "--overwrite"]) == 0
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1]
+
+
+def test_a_lock_on_a_folder_it_made_and_left_empty_leaves_nothing(tmp_path):
+    """A command refused before it wrote anything leaves no folder behind; one that wrote
+    keeps its folder (and a folder that was there before is never removed)."""
+    with folder_lock(tmp_path / "a" / "b"):
+        assert (tmp_path / "a" / "b" / LOCK_FILE).exists()
+    assert not (tmp_path / "a").exists()
+    with folder_lock(tmp_path / "c"):
+        (tmp_path / "c" / "result.json").write_text("{}")
+    assert (tmp_path / "c" / "result.json").exists()
+    (tmp_path / "d").mkdir()
+    with folder_lock(tmp_path / "d"):
+        pass
+    assert (tmp_path / "d").is_dir()

@@ -31,9 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checks import ConfigError, check_setting_choice, check_setting_count, check_setting_number
 from ..io import atomic_write_json
 from ..vae.config import SweepConfig, option
-from ..vae.data import DATASETS
+from ..vae.data import DATASETS, DataError
 from ..vae.objectives import OBJECTIVES
 
 #: The quantities :func:`aggregate` averages over seeds: (name in the aggregate, how to get it
@@ -68,23 +69,21 @@ class GridConfig:
     gpus_per_trial: float = option(0.5, "GPU fraction a Ray trial asks for when CUDA is present")
 
     def __post_init__(self) -> None:
-        self.seeds = tuple(int(s) for s in self.seeds)
+        self.seeds = tuple(self.seeds)
         self.objectives, self.datasets = tuple(self.objectives), tuple(self.datasets)
         for name, values, allowed in (("objectives", self.objectives, OBJECTIVES),
                                       ("datasets", self.datasets, DATASETS)):
-            bad = [v for v in values if v not in allowed]
-            if bad:
-                raise ValueError(f"{name}: {bad[0]!r} is not one of {allowed}")
+            for v in values:
+                check_setting_choice(name, v, allowed)
         for name in ("seeds", "objectives", "datasets"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"{name} must not repeat a value, got {values}")
-        if any(s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be non-negative, got {self.seeds}")
-        if self.threads is not None and int(self.threads) < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        if not (0 <= self.gpus_per_trial <= 1):
-            raise ValueError(f"gpus_per_trial must be in [0, 1], got {self.gpus_per_trial}")
+                shown = ",".join(map(str, values))
+                raise ConfigError(name, f"must not repeat a value, got {shown}")
+        for seed in self.seeds:
+            check_setting_count("seeds", seed, minimum=0)
+        check_setting_count("threads", self.threads, optional=True)
+        check_setting_number("gpus_per_trial", self.gpus_per_trial, minimum=0.0, maximum=1.0)
 
 
 @dataclass(frozen=True)
@@ -257,6 +256,8 @@ def run_grid(
             for t in todo:
                 try:
                     result = runner(_config_dict(t.config), grid.threads)
+                except DataError:  # the data, not the trial: every trial on it would fail
+                    raise
                 except Exception as exc:  # one trial's failure must not sink the others
                     finish(t, None, _error_text(exc))
                 else:
@@ -310,7 +311,10 @@ def _run_on_ray(todo: Sequence[Trial], grid: GridConfig, address: str,
             try:
                 result = ray.get(done[0])
             except Exception as exc:  # RayTaskError wraps the trial's own exception
-                finish(t, None, _error_text(getattr(exc, "cause", None) or exc))
+                cause = getattr(exc, "cause", None) or exc
+                if isinstance(cause, DataError):  # the data, not the trial: stop the grid
+                    raise cause from None
+                finish(t, None, _error_text(cause))
             else:
                 finish(t, result, None)
     finally:

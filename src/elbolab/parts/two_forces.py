@@ -153,7 +153,7 @@ class TwoForcesAnalysis:
             cfg = dataclasses.replace(cfg, betas=tuple(beta_values))
         if isinstance(data, str):
             tr = load_dataset(data, "train", cfg.data_dir)
-            te = load_dataset(data, "test", cfg.data_dir)
+            te = load_dataset(tr.name, "test", cfg.data_dir)  # the same set as tr
             train_x, test_x, shape = tr.images[:cfg.n_train], te.images[:cfg.n_test], tr.shape
             dataset = tr.name  # the data set actually used (the digits when MNIST fell back)
         else:

@@ -13,13 +13,34 @@ import sys
 from .. import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like the configs' own."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _bad_input(command: str, exc: Exception) -> int:
+    """A value the command cannot use, on one line: exit 2 (argparse's code for usage errors).
+    A :class:`~elbolab.checks.ConfigError` names its option; a data error names the file."""
+    from ..checks import ConfigError
+
+    msg = f"argument {exc.field}: {exc.problem}" if isinstance(exc, ConfigError) else str(exc)
+    print(f"elbolab {command}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"elbolab: warning: {message}", file=file or sys.stderr)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from ..parts.grid import GridConfig
     from ..vae.config import EvaluateConfig, SweepConfig, TrainConfig
     from .lab import LabConfig
     from .options import add_config_options
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="elbolab", description="The ELBO from first principles, executable."
     )
     parser.add_argument("--version", action="version", version=f"elbolab {__version__}")
@@ -71,6 +92,7 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..checks import ConfigError
     from ..io import FolderBusy, folder_lock
     from ..vae.checkpoint import claim_run_folder
     from ..vae.config import TrainConfig
@@ -80,11 +102,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = config_from_args(TrainConfig, args)
+    except ConfigError as exc:
+        return _bad_input("train", exc)
+    try:
         with folder_lock(args.out):  # held until the figures are written too
             # before the data load: a folder that holds another run stops the command at once
             claim_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
             return _train(args, cfg)
-    except (ValueError, FileNotFoundError, DataError, TrainingDiverged, FolderBusy) as exc:
+    except DataError as exc:
+        return _bad_input("train", exc)
+    except (ValueError, FileNotFoundError, TrainingDiverged, FolderBusy) as exc:
         print(f"elbolab train: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -146,6 +173,7 @@ def _train(args: argparse.Namespace, cfg) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
+    from ..checks import ConfigError
     from ..io import atomic_write_json
     from ..vae.checkpoint import load_run
     from ..vae.config import EvaluateConfig, is_normalized_likelihood
@@ -153,12 +181,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..vae.evaluation import bits_per_dim, evaluate_elbo, evaluate_log_likelihood
     from .options import config_from_args
 
-    opts = config_from_args(EvaluateConfig, args)
+    try:
+        opts = config_from_args(EvaluateConfig, args)
+    except ConfigError as exc:
+        return _bad_input("evaluate", exc)
     try:
         model, state = load_run(args.run_dir, opts.device)
         cfg = state["config"]
         test = load_dataset(cfg["dataset"], "test", opts.data_dir or cfg.get("data_dir"))
-    except (ValueError, FileNotFoundError, DataError) as exc:
+    except DataError as exc:
+        return _bad_input("evaluate", exc)
+    except (ValueError, FileNotFoundError) as exc:
         print(f"elbolab evaluate: {exc}", file=sys.stderr)
         return 1
     dev = next(model.parameters()).device
@@ -198,6 +231,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..checks import ConfigError
     from ..io import FolderBusy, folder_lock
     from ..parts.grid import GridConfig, clear_grid, import_ray
     from ..vae.config import SweepConfig
@@ -208,13 +242,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         cfg = config_from_args(SweepConfig, args)
         grid = config_from_args(GridConfig, args)
+    except ConfigError as exc:
+        return _bad_input("sweep", exc)
+    try:
         if args.ray is not None:
             import_ray()
         with folder_lock(out):
             if args.overwrite:
                 clear_grid(out)
             return _sweep(args, cfg, grid, out)
-    except (ValueError, TypeError, ImportError, DataError, FolderBusy) as exc:
+    except DataError as exc:
+        return _bad_input("sweep", exc)
+    except (ValueError, TypeError, ImportError, FolderBusy) as exc:
         print(f"elbolab sweep: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -283,19 +322,17 @@ def _sweep(args: argparse.Namespace, cfg, grid, out) -> int:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
+    from ..checks import ConfigError
     from ..io import FolderBusy
-    from ..vae.device import resolve_device
     from .checklist import coverage
     from .lab import LabConfig, run_lab
     from .options import config_from_args
     from .validation import format_table
 
-    cfg = config_from_args(LabConfig, args)
     try:
-        resolve_device(cfg.device)
-    except ValueError as exc:
-        print(f"elbolab lab: {exc}", file=sys.stderr)
-        return 2
+        cfg = config_from_args(LabConfig, args)
+    except ConfigError as exc:
+        return _bad_input("lab", exc)
     try:
         result = run_lab(cfg.out, quick=cfg.quick, device=cfg.device, seed=cfg.seed,
                          data_dir=cfg.data_dir, cell_timeout=cfg.cell_timeout,
@@ -327,16 +364,22 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from ..checks import ConfigError, check_setting_folder
+
     args = _build_parser().parse_args(argv)
-    if args.command == "lab":
-        return _cmd_lab(args)
-    if args.command == "train":
-        return _cmd_train(args)
-    if args.command == "evaluate":
-        return _cmd_evaluate(args)
-    if args.command == "sweep":
-        return _cmd_sweep(args)
-    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+    try:  # folders named on the command line: the library falls back where data are absent,
+        # but a --data-dir typed here that does not exist is a typo
+        check_setting_folder("--out", getattr(args, "out", None))
+        check_setting_folder("--data-dir", args.data_dir, must_exist=True)
+    except ConfigError as exc:
+        return _bad_input(args.command, exc)
+    commands = {"lab": _cmd_lab, "train": _cmd_train, "evaluate": _cmd_evaluate,
+                "sweep": _cmd_sweep}
+    with warnings.catch_warnings():  # a warning is one line on the console, not a code excerpt
+        warnings.showwarning = _one_line_warning
+        return commands[args.command](args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
 from .. import __version__
+from ..checks import check_setting_count, check_setting_folder
 from ..io import LOCK_FILE, atomic_write_json, atomic_write_text, folder_lock
 from ..vae.config import option
 from ..vae.data import default_data_dir
-from ..vae.device import DEVICE_CHOICES
+from ..vae.device import DEVICE_CHOICES, check_device_setting
 
 if TYPE_CHECKING:
     import nbformat
@@ -66,6 +67,13 @@ class LabConfig:
     data_dir: str | None = option(None, "data folder (default: $ELBOLAB_DATA_DIR or the user "
                                         "cache)", type=str)
     cell_timeout: int = option(1800, "seconds one notebook cell may run")
+
+    def __post_init__(self) -> None:
+        check_setting_folder("out", self.out)
+        check_setting_folder("data_dir", self.data_dir)
+        check_setting_count("seed", self.seed, minimum=0)
+        check_setting_count("cell_timeout", self.cell_timeout)
+        check_device_setting("device", self.device)
 
 
 def notebook_source() -> Path:

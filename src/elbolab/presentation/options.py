@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from ..checks import ConfigError
 from ..vae.objectives import Objective
 
 
@@ -61,16 +62,31 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *,
                             choices=meta.get("choices"), help=help_text or None)
 
 
+def option_name(cls: type, name: str) -> str:
+    """The command-line option of the field ``name`` of ``cls`` (``batch_size`` →
+    ``--batch-size``; a field with its own ``flag`` → that flag)."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    flag = f.metadata.get("flag") if f is not None else None
+    return "--" + (flag or name).replace("_", "-")
+
+
 def config_from_args(cls: type, args: argparse.Namespace) -> Any:
     """The ``cls`` config whose fields are the parsed options of the same names (a nested
-    Objective is rebuilt from its own options)."""
+    Objective is rebuilt from its own options). The config validates itself; a
+    :class:`~elbolab.checks.ConfigError` comes out naming the option (``--batch-size``)
+    instead of the field."""
     values = {}
     for f in dataclasses.fields(cls):
         if isinstance(_default(f), Objective):
             values[f.name] = config_from_args(Objective, args)
         elif hasattr(args, f.name):
             values[f.name] = getattr(args, f.name)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        if exc.field.startswith("--"):  # a nested config's option, already named
+            raise
+        raise ConfigError(option_name(cls, exc.field), exc.problem) from None
 
 
-__all__ = ["add_config_options", "config_from_args"]
+__all__ = ["add_config_options", "config_from_args", "option_name"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..elbo import ELBOFramework
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_write, atomic_write_text
 from .device import resolve_device
 from .models import ModelSpec, build_model
 
@@ -35,10 +35,9 @@ RESUMABLE_CHANGES = ("epochs", "max_minutes", "device")
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """``torch.save(state)`` to ``path`` through a temporary file and a rename."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    """``torch.save(state)`` to ``path`` through a temporary file (flushed to disk) and a
+    rename: a kill at any moment leaves the previous checkpoint or the new one, whole."""
+    return atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
@@ -78,11 +77,16 @@ def claim_run_folder(folder: str | Path, *, resume: bool = False,
     """Make ``folder`` ready for a run: a new run only where none is (a :data:`CONFIG` or
     :data:`CHECKPOINT` marks one); ``resume`` continues the one there; ``overwrite`` removes
     its files (:data:`RUN_FILES`, :data:`RUN_FOLDERS`; nothing else in the folder) first.
-    Raises :class:`RunExists` when a run is there and neither was asked for."""
+    Temporary files of the run's writes that a kill left behind are removed. Call it holding
+    the folder's lock (:func:`~elbolab.io.folder_lock`). Raises :class:`RunExists` when a run
+    is there and neither was asked for."""
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other: continue the run in the "
                          "folder, or replace it")
     folder = Path(folder)
+    for stale in folder.glob(".*.tmp"):  # a write killed before its rename: never the run's
+        if any(stale.name.startswith(f".{name}.") for name in RUN_FILES):
+            stale.unlink(missing_ok=True)
     found = [n for n in (CONFIG, CHECKPOINT) if (folder / n).exists()]
     if not found or resume:
         return

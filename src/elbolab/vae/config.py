@@ -14,14 +14,20 @@ sweep configs; its own fields become options too (``--objective``, ``--free-bits
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
+from ..checks import (
+    ConfigError,
+    check_setting_choice,
+    check_setting_count,
+    check_setting_folder,
+    check_setting_number,
+)
 from .data import BINARIZE, DATASETS
-from .device import DEVICE_CHOICES
+from .device import DEVICE_CHOICES, check_device_setting
 from .models import ACTIVATIONS, LIKELIHOODS, PRESETS
 from .objectives import Objective
 
@@ -58,16 +64,9 @@ def _as_objective(value: Objective | str | dict) -> Objective:
     return value
 
 
-def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = (value >= 0 if allow_zero else value > 0) and math.isfinite(value)
-    if not ok:
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a {kind} finite number, got {value}")
-
-
-def _choice(name: str, value: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+# More importance samples per image than this is a mistake, not a measurement: IWAE-5000 is
+# the field's standard, and 10^6 samples of the test set take days on one GPU.
+MAX_K = 1_000_000
 
 
 @dataclass
@@ -111,17 +110,28 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.objective = _as_objective(self.objective)
-        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _choice("backward", self.backward, BACKWARDS)
+        check_setting_choice("dataset", self.dataset, DATASETS)
+        check_setting_choice("preset", self.preset, tuple(PRESETS))
+        check_setting_choice("likelihood", self.likelihood, LIKELIHOODS)
+        check_setting_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_setting_choice("backward", self.backward, BACKWARDS)
+        check_setting_choice("precision", self.precision, PRECISIONS)
         self.binarize = resolve_binarize(self.binarize, self.likelihood)
-        compute_dtype(self.precision)  # validates it
         for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_minutes is not None:
-            _positive("max_minutes", self.max_minutes)
-        _positive("lr", self.lr)
-        _positive("beta", self.beta, allow_zero=True)
+            check_setting_count(name, getattr(self, name))
+        for name in ("latent", "train_subset", "test_subset"):
+            check_setting_count(name, getattr(self, name), optional=True)
+        check_setting_count("seed", self.seed, minimum=0)
+        check_setting_number("max_minutes", self.max_minutes, minimum=0.0, exclusive=True,
+                             optional=True)
+        check_setting_number("lr", self.lr, minimum=0.0, exclusive=True)
+        # a factor per epoch: above 1 the rate grows without bound, at 0 it vanishes
+        check_setting_number("lr_decay", self.lr_decay, minimum=0.0, exclusive=True,
+                             maximum=1.0)
+        check_setting_number("adam_eps", self.adam_eps, minimum=0.0, exclusive=True)
+        check_setting_number("beta", self.beta, minimum=0.0)
+        check_setting_folder("data_dir", self.data_dir)
+        check_device_setting("device", self.device)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,7 +140,7 @@ class TrainConfig:
 def resolve_binarize(binarize: str, likelihood: str) -> str:
     """``"auto"`` → ``"dynamic"`` for a Bernoulli decoder (Burda et al.'s protocol: then −ELBO
     and log p(x) are likelihoods of binary images), ``"none"`` for a Gaussian one."""
-    _choice("binarize", binarize, ("auto", *BINARIZE))
+    check_setting_choice("binarize", binarize, ("auto", *BINARIZE))
     if binarize == "auto":
         return "dynamic" if likelihood == "bernoulli" else "none"
     return binarize
@@ -194,15 +204,28 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         self.objective = _as_objective(self.objective)
+        self.betas, self.hidden = tuple(self.betas), tuple(self.hidden)
+        if not self.betas:
+            raise ConfigError("betas", "must name at least one β value")
+        for b in self.betas:
+            check_setting_number("betas", b, minimum=0.0)
         self.betas = tuple(float(b) for b in self.betas)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if not self.betas or any(not (b >= 0 and math.isfinite(b)) for b in self.betas):
-            raise ValueError(f"betas must be non-negative finite numbers, got {self.betas}")
-        for name in ("n_train", "n_test", "epochs", "latent", "batch_size", "k_eval"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        _positive("lr", self.lr)
-        compute_dtype(self.precision)
+        if not self.hidden:
+            raise ConfigError("hidden", "must name at least one hidden width")
+        for h in self.hidden:
+            check_setting_count("hidden", h)
+        check_setting_choice("dataset", self.dataset, DATASETS)
+        check_setting_choice("activation", self.activation, tuple(ACTIVATIONS))
+        check_setting_choice("precision", self.precision, PRECISIONS)
+        for name in ("n_train", "epochs", "latent", "batch_size"):
+            check_setting_count(name, getattr(self, name))
+        # the active-unit statistic is a variance over the test images: it needs two
+        check_setting_count("n_test", self.n_test, minimum=2)
+        check_setting_count("k_eval", self.k_eval, maximum=MAX_K)
+        check_setting_count("seed", self.seed, minimum=0)
+        check_setting_number("lr", self.lr, minimum=0.0, exclusive=True)
+        check_setting_folder("data_dir", self.data_dir)
+        check_device_setting("device", self.device)
         self.binarize = resolve_binarize(self.binarize, "bernoulli")
 
     def to_dict(self) -> dict:
@@ -221,7 +244,16 @@ class EvaluateConfig:
     data_dir: str | None = option(None, "data folder (default: the run's)", type=str)
     seed: int = option(0, "random seed")
 
+    def __post_init__(self) -> None:
+        check_setting_count("k", self.k, maximum=MAX_K)
+        check_setting_count("n_test", self.n_test, optional=True)
+        check_setting_count("batch_size", self.batch_size)
+        check_setting_count("chunk_size", self.chunk_size)
+        check_setting_count("seed", self.seed, minimum=0)
+        check_setting_folder("data_dir", self.data_dir)
+        check_device_setting("device", self.device)
 
-__all__ = ["BACKWARDS", "LR_SCHEDULES", "PRECISIONS", "EvaluateConfig", "SweepConfig",
+
+__all__ = ["BACKWARDS", "LR_SCHEDULES", "MAX_K", "PRECISIONS", "EvaluateConfig", "SweepConfig",
            "TrainConfig", "compute_dtype", "is_normalized_likelihood", "learning_rate", "option",
            "resolve_binarize"]

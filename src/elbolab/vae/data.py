@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import shutil
 import time
@@ -67,6 +68,12 @@ class DataError(RuntimeError):
     """A data file is missing, corrupted, truncated or cannot be downloaded."""
 
 
+class DataMissing(DataError):
+    """The data set is not in the data folder and cannot be fetched: the one case the digits
+    fallback of :func:`load_dataset` covers (a corrupted or incomplete folder is a
+    :class:`DataError`, never a fallback)."""
+
+
 def default_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``explicit``, else ``$ELBOLAB_DATA_DIR``, else the user cache folder."""
     if explicit:
@@ -97,7 +104,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no int64 overflow
     if len(data) - header != expected:
         raise DataError(f"{name}: expected {expected:,} data bytes for shape {shape}, found "
                         f"{len(data) - header:,}: the file is truncated or corrupted")
@@ -150,7 +157,7 @@ def download(dataset: str, folder: Path, *, retries: int = 3, timeout: float = 3
             if _find(folder, stem):
                 break
         if not _find(folder, stem):
-            raise DataError(
+            raise DataMissing(
                 f"could not download {stem} for {dataset} into {folder} "
                 f"({len(errors)} attempts; last: {errors[-1] if errors else 'no mirror'}). "
                 f"Without a network, copy the four IDX files ({', '.join(SPLIT_FILES['train'])}, "
@@ -175,7 +182,11 @@ class ImageData:
 
 def load_idx_split(dataset: str, split: str, data_dir: str | os.PathLike[str] | None = None,
                    *, allow_download: bool = True) -> ImageData:
-    """Load ``split`` ("train" or "test") of an IDX dataset, downloading it if missing."""
+    """Load ``split`` ("train" or "test") of an IDX dataset, downloading it if missing.
+    Raises :class:`DataMissing` when it is absent and cannot be fetched (and leaves no folder
+    behind: reading never creates folders), :class:`DataError` naming the file when a file
+    is corrupted, truncated or does not match its partner, or when a folder holds only some
+    of the files."""
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be one of {tuple(SPLIT_FILES)}, got {split!r}")
     root = default_data_dir(data_dir)
@@ -183,17 +194,40 @@ def load_idx_split(dataset: str, split: str, data_dir: str | os.PathLike[str] | 
     img_stem, lab_stem = SPLIT_FILES[split]
     folder = next((f for f in folders if _find(f, img_stem) and _find(f, lab_stem)), None)
     if folder is None:
+        partial = next(((f, s) for f in folders for s in (img_stem, lab_stem)
+                        if _find(f, s)), None)
+        incomplete = None
+        if partial is not None:
+            have, stem = partial
+            other = lab_stem if stem == img_stem else img_stem
+            incomplete = DataError(f"{have} holds {stem} but not {other}: the {dataset} {split} "
+                                   "set is incomplete; add the missing file or remove the other")
         if not allow_download:
-            raise DataError(f"{dataset} {split} files not found in {', '.join(map(str, folders))}")
+            if incomplete is not None:
+                raise incomplete
+            raise DataMissing(f"{dataset} {split} files not found in "
+                              f"{', '.join(map(str, folders))} (downloads are off)")
         folder = root / dataset
+        made = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
         folder.mkdir(parents=True, exist_ok=True)
-        download(dataset, folder)
+        try:
+            download(dataset, folder)
+        except DataMissing:
+            if made is not None:  # reading never creates folders: remove what this made
+                shutil.rmtree(made, ignore_errors=True)
+            if incomplete is not None:  # some of the data are there: not absent, broken
+                raise incomplete from None
+            raise
     known = KNOWN_SHA256.get(dataset, {})
     images = read_idx(_find(folder, img_stem), known.get(img_stem))
     labels = read_idx(_find(folder, lab_stem), known.get(lab_stem))
+    if images.dtype != np.uint8:
+        raise DataError(f"{_find(folder, img_stem)}: pixels of type {images.dtype}, expected "
+                        "unsigned bytes (0-255) as in MNIST")
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataError(f"{folder}: images {images.shape} and labels {labels.shape} do not "
-                        "form an image dataset")
+        raise DataError(f"{folder}: images {images.shape} in {img_stem} and labels "
+                        f"{labels.shape} in {lab_stem} do not form an image dataset (expected "
+                        "(N, height, width) images and N labels)")
     # the division in torch (multithreaded, in place): the same float32 values as numpy's
     # x.astype(float32) / 255, several times faster
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32)).div_(255.0)
@@ -204,6 +238,10 @@ def load_idx_split(dataset: str, split: str, data_dir: str | os.PathLike[str] | 
 def load_digits_split(split: str, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
     """scikit-learn's bundled 8×8 digits (1,797 images, intensities 0–16 scaled to [0, 1]),
     split deterministically: the offline fallback."""
+    if split not in SPLIT_FILES:
+        raise ValueError(f"split must be one of {tuple(SPLIT_FILES)}, got {split!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -220,10 +258,12 @@ def load_digits_split(split: str, *, test_fraction: float = 0.2, seed: int = 0) 
 
 def load_dataset(dataset: str, split: str, data_dir: str | os.PathLike[str] | None = None,
                  *, allow_download: bool = True, fallback: bool = True) -> ImageData:
-    """Load a dataset by name; when an IDX dataset cannot be found or fetched and
-    ``fallback`` is on, fall back to the bundled 8×8 digits and say so. The environment
-    variable ``ELBOLAB_OFFLINE=1`` turns downloads off (an air-gapped machine fails at once
-    instead of waiting on the mirrors)."""
+    """Load a dataset by name. When an IDX dataset is absent and cannot be fetched
+    (:class:`DataMissing`) and ``fallback`` is on, fall back to the bundled 8×8 digits and say
+    so in a one-line warning; the returned data's ``name`` says which set it is. A corrupted,
+    truncated or incomplete data folder is a :class:`DataError` naming the file, never a
+    fallback. The environment variable ``ELBOLAB_OFFLINE=1`` turns downloads off (an
+    air-gapped machine fails at once instead of waiting on the mirrors)."""
     allow_download = allow_download and os.environ.get("ELBOLAB_OFFLINE", "") in ("", "0")
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
@@ -231,11 +271,10 @@ def load_dataset(dataset: str, split: str, data_dir: str | os.PathLike[str] | No
         return load_digits_split(split)
     try:
         return load_idx_split(dataset, split, data_dir, allow_download=allow_download)
-    except DataError as exc:
-        if not fallback or "download" not in str(exc) and "not found" not in str(exc):
+    except DataMissing as exc:
+        if not fallback:
             raise
-        warnings.warn(f"{exc}\nFalling back to scikit-learn's 8x8 digits (offline).",
-                      stacklevel=2)
+        warnings.warn(f"{exc}; using scikit-learn's 8x8 digits instead", stacklevel=2)
         return load_digits_split(split)
 
 
@@ -289,7 +328,7 @@ def binarize_split(train_x: torch.Tensor, test_x: torch.Tensor, mode: str,
     return train_x, test_x
 
 
-__all__ = ["BINARIZE", "DATASETS", "DataError", "ImageData", "KNOWN_SHA256", "MIRRORS",
-           "SPLIT_FILES", "SYSTEM_DIRS", "TEST_BINARIZATION_SEED_OFFSET", "binarize",
-           "binarize_split", "binarize_test_set", "default_data_dir", "download", "load_dataset",
+__all__ = ["BINARIZE", "DATASETS", "KNOWN_SHA256", "MIRRORS", "SPLIT_FILES", "SYSTEM_DIRS",
+           "TEST_BINARIZATION_SEED_OFFSET", "binarize", "binarize_split", "binarize_test_set",
+           "DataError", "DataMissing", "default_data_dir", "download", "ImageData", "load_dataset",
            "load_digits_split", "load_idx_split", "parse_idx", "read_idx", "static_binarization"]

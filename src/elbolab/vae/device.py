@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import ConfigError
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -32,4 +34,13 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-__all__ = ["DEVICE_CHOICES", "resolve_device"]
+def check_device_setting(field: str, spec: str) -> None:
+    """:func:`resolve_device` for a config field: a :class:`~elbolab.checks.ConfigError`
+    naming ``field`` when the device is not usable here."""
+    try:
+        resolve_device(spec)
+    except ValueError as exc:
+        raise ConfigError(field, f"names a device that is not usable here: {exc}") from None
+
+
+__all__ = ["DEVICE_CHOICES", "check_device_setting", "resolve_device"]

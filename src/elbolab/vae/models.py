@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ..checks import check_count
 from ..elbo import LIKELIHOODS, ELBOFramework
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus,
@@ -135,6 +136,17 @@ class ModelSpec:
     likelihood: str = "bernoulli"
     arch: str = "mlp"
 
+    def __post_init__(self) -> None:
+        check_count("data_dim", self.data_dim)
+        check_count("latent", self.latent)
+        for width in self.hidden:
+            check_count("hidden width", width)
+        for name, value, allowed in (("activation", self.activation, tuple(ACTIVATIONS)),
+                                     ("likelihood", self.likelihood, LIKELIHOODS),
+                                     ("arch", self.arch, ARCHITECTURES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
@@ -160,8 +172,8 @@ def preset_spec(preset: str, *, data_dim: int = 784, latent: int | None = None,
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     base = PRESETS[preset]
-    return ModelSpec(data_dim, base.hidden, latent or base.latent, base.activation, likelihood,
-                     base.arch)
+    return ModelSpec(data_dim, base.hidden, base.latent if latent is None else latent,
+                     base.activation, likelihood, base.arch)
 
 
 def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramework:

@@ -17,10 +17,11 @@ dimension": :meth:`Objective.kl_weights` returns them, with the penalty's value.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
+
+from ..checks import check_setting_choice, check_setting_count, check_setting_number
 
 OBJECTIVES = ("beta", "warmup", "free_bits", "capacity")
 
@@ -41,15 +42,11 @@ class Objective:
     gamma: float = field(default=100.0, metadata={"help": "weight of |KL − C| (capacity)"})
 
     def __post_init__(self) -> None:
-        if self.kind not in OBJECTIVES:
-            raise ValueError(f"objective kind must be one of {OBJECTIVES}, got {self.kind!r}")
+        check_setting_choice("kind", self.kind, OBJECTIVES)
         for name in ("warmup_steps", "capacity_steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1")
+            check_setting_count(name, getattr(self, name))
         for name in ("free_bits", "capacity", "gamma"):
-            v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ValueError(f"{name} must be a non-negative finite number, got {v}")
+            check_setting_number(name, getattr(self, name), minimum=0.0)
 
     def capacity_at(self, step: int) -> float:
         return self.capacity * min(1.0, step / self.capacity_steps)

@@ -20,7 +20,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -41,7 +41,7 @@ from .checkpoint import (
     write_metrics,
 )
 from .config import TrainConfig, compute_dtype, learning_rate
-from .data import ImageData, binarize, binarize_split, load_dataset
+from .data import DATASETS, ImageData, binarize, binarize_split, load_dataset
 from .device import resolve_device
 from .evaluation import evaluate_elbo
 from .models import ModelSpec, build_model, preset_spec
@@ -112,7 +112,9 @@ def prepare_data(config: TrainConfig, device: torch.device | str = "cpu", *,
     training set once (``static``) or every epoch in the trainer (``dynamic``)."""
     cfg, device = config, resolve_device(device)
     train = train or load_dataset(cfg.dataset, "train", cfg.data_dir)
-    test = test or load_dataset(cfg.dataset, "test", cfg.data_dir)
+    # when the training split fell back (and said so), the test split is the same fallback
+    test = test or load_dataset(train.name if train.name in DATASETS else cfg.dataset, "test",
+                                cfg.data_dir)
     train_x = train.images[: cfg.train_subset].to(device)
     test_x = test.images[: cfg.test_subset].to(device)
     train_x, test_x = binarize_split(train_x, test_x, cfg.binarize, cfg.seed)
@@ -184,8 +186,14 @@ class Trainer:
                     train: ImageData | None = None, test: ImageData | None = None,
                     progress: bool = True,
                     log: Callable[[str], None] | None = None) -> Trainer:
-        """:func:`prepare_data` and :func:`build_run_model`, then the trainer."""
+        """:func:`prepare_data` and :func:`build_run_model`, then the trainer. When the
+        config's dataset was absent and the loader fell back to the 8×8 digits, the run's
+        config says ``dataset: digits`` (what it trains on), and ``log`` says so."""
         data = prepare_data(config, config.device, train=train, test=test)
+        if train is None and data.name != config.dataset:
+            (log or (lambda s: None))(f"{config.dataset} is not available: this run trains on "
+                                      f"{data.name} and its config says so")
+            config = replace(config, dataset=data.name)
         spec, model = build_run_model(config, data.train_x.shape[1], config.device)
         return cls(config, out_dir, data, spec, model, progress=progress, log=log)
 
@@ -376,9 +384,10 @@ class Trainer:
         path = self.out_dir / CHECKPOINT
         if not path.exists():  # a run stopped before its first checkpoint: start it afresh
             saved = self.out_dir / CONFIG
-            if not saved.exists():
-                raise FileNotFoundError(f"{self.out_dir}: no run to resume (neither "
-                                        f"{CHECKPOINT} nor {CONFIG})")
+            if not saved.exists():  # killed before it wrote anything: start it
+                self.log(f"{self.out_dir}: nothing to resume (neither {CHECKPOINT} nor "
+                         f"{CONFIG}): starting the run from epoch 1")
+                return 0, []
             try:
                 saved_config = json.loads(saved.read_text())
             except (OSError, ValueError) as exc:
@@ -446,6 +455,8 @@ class Trainer:
         from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
         start_epoch, history = self._load() if resume else (0, [])
+        if history:  # a kill between the checkpoint and the metrics left these one behind
+            write_metrics(self.out_dir, history)
         atomic_write_json(self.out_dir / CONFIG,
                           {**self.config.to_dict(), "spec": self.spec.to_dict(),
                            "data": self.data.name})

@@ -1455,8 +1455,9 @@ bad_calls = {  # what is wrong: (the call, the name its error must contain)
                          "logits"),
     "pixel values outside [0, 1]": (
         lambda: TwoForcesAnalysis().analyze_beta_vae(torch.full((10, 4), 2.0)), "[0, 1]"),
+    # a damaged data folder is refused, never replaced by the fallback data set
     "a corrupted data file": (lambda: load_dataset("mnist", "train", bad_dir.parent,
-                                                   allow_download=False, fallback=False),
+                                                   allow_download=False),
                               "train-images-idx3-ubyte.gz"),
 }
 named = 0
