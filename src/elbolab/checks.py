@@ -72,6 +72,21 @@ def finite_range(name: str, value: object) -> tuple[float, float]:
     return lo, hi
 
 
+def check_log_weights(name: str, value: object) -> torch.Tensor:
+    """Require a floating tensor of log-weights: no NaN and no +inf (−inf is a zero weight)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(
+            f"{name} must have a floating-point dtype (float32 or float64), got {value.dtype}"
+        )
+    if value.numel() and bool(torch.isnan(value).any() | (value == math.inf).any()):
+        n_bad = int((torch.isnan(value) | (value == math.inf)).sum())
+        raise ValueError(f"{name} contains {n_bad} NaN or +inf value(s); expected log-weights "
+                         "in [-inf, inf) (-inf: a zero weight)")
+    return value
+
+
 def check_float_tensor(name: str, value: object) -> torch.Tensor:
     """Require a floating-point tensor with only finite entries."""
     finite_range(name, value)
@@ -179,6 +194,7 @@ def check_setting_folder(field: str, value: str | os.PathLike[str] | None, *,
 
 
 __all__ = ["ConfigError", "check_broadcastable", "check_count", "check_float_tensor",
-           "check_floats", "check_positive", "check_setting_choice", "check_setting_count",
-           "check_setting_folder", "check_setting_number", "default_validate", "finite_range",
-           "set_default_validate", "should_validate", "validation"]
+           "check_floats", "check_log_weights", "check_positive", "check_setting_choice",
+           "check_setting_count", "check_setting_folder", "check_setting_number",
+           "default_validate", "finite_range", "set_default_validate", "should_validate",
+           "validation"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checks import check_count, should_validate
+from .checks import check_count, check_log_weights, should_validate
 from .densities import log_mean_exp
 
 
@@ -34,7 +34,10 @@ class MonteCarloEstimate:
     ess: torch.Tensor | None = None
 
     def z_score(self, truth: torch.Tensor | float) -> torch.Tensor:
-        """(estimate − truth) / stderr: how many standard errors from a known answer."""
+        """(estimate − truth) / stderr: how many standard errors from a known answer. A zero
+        standard error gives ±inf (0/0 = NaN where the estimate equals the truth)."""
+        if not bool(torch.isfinite(torch.as_tensor(truth)).all()):
+            raise ValueError(f"truth must be finite, got {truth}")
         return (self.estimate - truth) / self.stderr
 
 
@@ -82,7 +85,8 @@ def iwae_bound(
     return log_mean_exp(log_weights, dim=dim, validate=validate)
 
 
-def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
+def effective_sample_size(log_weights: torch.Tensor, dim: int = 0, *,
+                          validate: bool | None = None) -> torch.Tensor:
     r"""Kish's effective sample size of importance weights, computed in log space.
 
     .. math:: \mathrm{ESS} = \frac{(\sum_i w_i)^2}{\sum_i w_i^2}
@@ -92,6 +96,14 @@ def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tens
     Shift-invariant, and computed after subtracting the largest log-weight: accurate to 1e-16
     (float64) / 1e-7 (float32) for log-weights of any size up to 1e6 (the stability map).
     """
+    if should_validate(validate):
+        check_log_weights("log_weights", log_weights)
+        if log_weights.dim() == 0 or log_weights.shape[dim] == 0:
+            raise ValueError(f"log_weights must hold at least one weight along dim={dim}, got "
+                             f"shape {tuple(log_weights.shape)}")
+        if bool((log_weights == -math.inf).all(dim=dim).any()):
+            raise ValueError("log_weights: every weight of a slice is zero (-inf); the "
+                             "effective sample size is undefined")
     # shift by the largest weight first: both log-sums are then O(log n), so the difference
     # keeps its digits whatever the scale of the weights (ESS is invariant to the shift)
     a = log_weights - log_weights.amax(dim=dim, keepdim=True)
@@ -115,7 +127,15 @@ class LogMeanExpAccumulator:
         self.s = self.s2 = None
         self.n = 0
 
-    def update(self, log_w: torch.Tensor) -> None:
+    def update(self, log_w: torch.Tensor, *, validate: bool | None = None) -> None:
+        """Add a chunk of log-weights (m, *batch); every chunk has the same batch shape."""
+        if should_validate(validate):
+            check_log_weights("log_w", log_w)
+            if log_w.dim() == 0:
+                raise ValueError("log_w must be (m, *batch), got a scalar")
+            if self.max is not None and log_w.shape[1:] != self.max.shape:
+                raise ValueError(f"log_w's batch shape {tuple(log_w.shape[1:])} differs from "
+                                 f"the earlier chunks' {tuple(self.max.shape)}")
         a = log_w.detach().to(torch.float64)
         cmax = a.amax(dim=0)
         if self.max is None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checks import check_float_tensor, check_positive
+from .checks import check_count, check_float_tensor, check_positive
 from .densities import gaussian_log_prob
 
 
@@ -37,12 +37,17 @@ class GaussianMixture:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) for x (…, d) → (…,), by logsumexp over components."""
+        check_float_tensor("x", x)
+        if x.dim() == 0 or x.shape[-1] != self.dim:
+            raise ValueError(f"x must be (..., {self.dim}) for this {self.dim}-D mixture, got "
+                             f"shape {tuple(x.shape)}")
         comp = gaussian_log_prob(x.unsqueeze(-2), self.means, 2 * self.stds.log(),
                                  validate=False).sum(-1)
         return torch.logsumexp(comp + self.weights.log(), dim=-1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, d) draws: a component by its weight, then its Gaussian."""
+        check_count("n", n)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
         return self.means[k] + self.stds[k] * eps

@@ -63,3 +63,43 @@ def test_streaming_accumulator_equals_one_shot(gen):
     acc2.update(torch.zeros(3, 2, dtype=torch.float64))
     half = torch.full((2,), math.log(0.5), dtype=torch.float64)
     torch.testing.assert_close(acc2.result().estimate, half)
+
+
+def test_weights_that_are_not_log_weights_are_refused_naming_them():
+    """NaN or +inf log-weights, integer dtypes, empty or all-zero-weight slices: a clear error,
+    never a NaN effective sample size or log-mean (issue 15, item 6). −inf is a zero weight."""
+    from elbolab.estimators import LogMeanExpAccumulator, effective_sample_size
+
+    for bad, err, needle in [(torch.tensor([0.0, math.nan]), ValueError, "NaN or \\+inf"),
+                             (torch.tensor([0.0, math.inf]), ValueError, "NaN or \\+inf"),
+                             (torch.tensor([1, 2]), TypeError, "floating-point"),
+                             (torch.zeros(0), ValueError, "at least one weight"),
+                             (torch.full((3,), -math.inf), ValueError, "undefined")]:
+        with pytest.raises(err, match=f"log_weights.*{needle}|{needle}"):
+            effective_sample_size(bad)
+    # a zero weight among others is fine: ESS of (1, 1, 0) is 2
+    assert effective_sample_size(torch.tensor([0.0, 0.0, -math.inf])).item() == pytest.approx(2)
+    acc = LogMeanExpAccumulator()
+    with pytest.raises(ValueError, match="log_w contains 1 NaN"):
+        acc.update(torch.tensor([[0.0], [math.nan]]))
+    acc.update(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="batch shape \\(3,\\) differs"):
+        acc.update(torch.zeros(4, 3))
+    est = acc.result()
+    with pytest.raises(ValueError, match="truth must be finite"):
+        est.z_score(math.nan)
+
+
+def test_mixture_and_objective_refuse_what_they_used_to_broadcast_or_accept():
+    """A mixture's log_prob of points of the wrong dimension (once broadcast silently), a
+    negative draw count, and a negative warm-up step (once negative KL weights)."""
+    from elbolab.mixture import GaussianMixture
+    from elbolab.vae.objectives import Objective
+
+    mix = GaussianMixture(torch.tensor([0.5, 0.5]), torch.zeros(2, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="x must be \\(..., 3\\)"):
+        mix.log_prob(torch.zeros(4, 1))
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        mix.sample(-1)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        Objective("warmup").kl_weights(torch.ones(1, 2), torch.ones(1), step=-5)

@@ -109,3 +109,30 @@ def test_bound_uses_the_core_gaussian_kl(monkeypatch):
 
 
 # -- the exact test bed -------------------------------------------------------------------------
+
+
+def test_bad_tensors_are_refused_naming_them_not_passed_through():
+    """NaN/inf and integer inputs to the forward process raise naming the argument (they
+    used to come back as NaN, or as an int64 log-variance; issue 15, item 6)."""
+    import math
+
+    import pytest
+    import torch
+
+    from elbolab.diffusion.process import mean_from_eps, q_marginal, q_posterior, q_sample
+    from elbolab.diffusion.schedules import linear_schedule
+
+    sched = linear_schedule(100)
+    x = torch.zeros(2, 3)
+    nan = torch.full((2, 3), math.nan)
+    with pytest.raises(TypeError, match="x0 must have a floating-point dtype"):
+        q_marginal(torch.zeros(2, 3, dtype=torch.int64), 3, sched)
+    with pytest.raises(ValueError, match="x0 contains 6 NaN"):
+        q_marginal(nan, 3, sched)
+    with pytest.raises(ValueError, match="eps contains"):
+        q_sample(x, 3, sched, eps=nan)
+    with pytest.raises(ValueError, match="xt contains"):
+        q_posterior(x, nan, 3, sched)
+    with pytest.raises(ValueError, match="eps contains"):
+        mean_from_eps(x, 3, nan, sched)
+    q_marginal(nan, 3, sched, validate=False)  # the hot paths can turn it off

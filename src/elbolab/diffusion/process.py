@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_float_tensor
+from ..checks import check_float_tensor, check_floats
 from ..densities import discretized_gaussian_log_prob, gaussian_log_prob, sum_event
 from ..kl import gaussian_kl, standard_normal_kl_per_dim
 from .schedules import NoiseSchedule
@@ -42,10 +42,13 @@ def _coef(values: torch.Tensor, t: int, like: torch.Tensor) -> torch.Tensor:
     return values[t].to(dtype=like.dtype, device=like.device)
 
 
-def q_marginal(x0: torch.Tensor, t: int, schedule: NoiseSchedule):
+def q_marginal(x0: torch.Tensor, t: int, schedule: NoiseSchedule, *,
+               validate: bool | None = None):
     r"""(mean, logvar) of :math:`q(x_t\mid x_0) = \mathcal N(\sqrt{\bar\alpha_t}x_0,
-    (1-\bar\alpha_t)I)`, both of ``x0``'s shape and dtype. ``t`` in 1…T."""
+    (1-\bar\alpha_t)I)`, both of ``x0``'s shape and dtype. ``t`` in 1…T. ``x0``: a finite
+    floating tensor (checked unless ``validate`` is off)."""
     t = schedule.check_t(t)
+    check_floats(validate, x0=x0)
     mean = x0 * _coef(schedule.alpha_bar, t, x0).sqrt()
     return mean, torch.full_like(x0, float(schedule.log_one_minus_alpha_bar[t]))
 
@@ -55,6 +58,8 @@ def q_sample(x0: torch.Tensor, t: int, schedule: NoiseSchedule, *,
              eps: torch.Tensor | None = None) -> torch.Tensor:
     """Draw x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·ε (Ho et al. 2020, Eq. 4). Pass ``eps`` or ``generator``."""
     mean, logvar = q_marginal(x0, t, schedule)
+    if eps is not None:
+        check_floats(None, eps=eps)
     if eps is None:
         eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
     elif eps.shape != x0.shape:
@@ -67,6 +72,7 @@ def q_posterior(x0: torch.Tensor, xt: torch.Tensor, t: int, schedule: NoiseSched
     \tilde\beta_t I)` (see :class:`NoiseSchedule`). ``x0`` and ``xt`` broadcast; ``t`` in 2…T
     (at t = 1 the posterior is a point mass at x_0)."""
     t = schedule.check_t(t, lowest=2)
+    check_floats(None, x0=x0, xt=xt)
     mean = _coef(schedule.posterior_coef_x0, t, x0) * x0 + _coef(
         schedule.posterior_coef_xt, t, xt) * xt
     return mean, torch.full_like(mean, float(schedule.posterior_logvar[t]))
@@ -76,6 +82,7 @@ def x0_from_eps(xt: torch.Tensor, t: int, eps: torch.Tensor,
                 schedule: NoiseSchedule) -> torch.Tensor:
     """x̂_0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t: the data a noise prediction implies."""
     t = schedule.check_t(t)
+    check_floats(None, xt=xt, eps=eps)
     return (xt - eps * float(torch.exp(0.5 * schedule.log_one_minus_alpha_bar[t]))) / float(
         torch.exp(0.5 * schedule.log_alpha_bar[t]))
 
@@ -86,6 +93,7 @@ def mean_from_eps(xt: torch.Tensor, t: int, eps: torch.Tensor,
     \big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\hat\varepsilon\big)` (Ho et al. 2020,
     Eq. 11); equal to :math:`\tilde\mu_t(x_t, \hat x_0)` for t ≥ 2, and to x̂_0 at t = 1."""
     t = schedule.check_t(t)
+    check_floats(None, xt=xt, eps=eps)
     b = float(schedule.betas[t])
     return (xt - eps * (b / float(torch.exp(0.5 * schedule.log_one_minus_alpha_bar[t])))) / (
         float(torch.exp(0.5 * schedule.log_alphas[t])))

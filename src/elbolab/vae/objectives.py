@@ -54,7 +54,9 @@ class Objective:
     def kl_weights(self, kl_dims: torch.Tensor, betas: torch.Tensor, step: int):
         """(weights broadcastable to (K, 1, L), penalty per model (K,)) for this batch's mean
         KL per dimension ``kl_dims`` (K, L). ``penalty`` is the value the objective adds to
-        the distortion, so distortion + penalty is the training loss."""
+        the distortion, so distortion + penalty is the training loss. ``step`` ≥ 0."""
+        if step < 0:
+            raise ValueError(f"step must be >= 0 (optimizer steps so far), got {step}")
         b = betas.to(kl_dims).view(-1, 1)  # (K, 1)
         kl = kl_dims.sum(-1)
         if self.kind == "beta":

@@ -462,18 +462,20 @@ class Trainer:
                            "data": self.data.name})
         if self.device.type == "cuda":
             torch.cuda.manual_seed(self.config.seed + start_epoch)
-        bar = tqdm(range(start_epoch, self.config.epochs), initial=start_epoch,
-                   total=self.config.epochs, desc="train", unit="epoch",
+        # counted by hand (not by iterating the bar, whose count lags until it next draws):
+        # the bar always ends on the epochs done
+        bar = tqdm(initial=start_epoch, total=self.config.epochs, desc="train", unit="epoch",
                    disable=not self.progress)
         epoch = start_epoch
         try:
-            for epoch in bar:
+            for epoch in range(start_epoch, self.config.epochs):
                 row = self.run_epoch(epoch)
                 history.append(row)
                 self._save(self.out_dir / CHECKPOINT, epoch + 1, history)
                 write_metrics(self.out_dir, history)
                 bar.set_postfix(train=f"{row['train_loss']:.2f}", test=f"{row['test_loss']:.2f}",
-                                s=f"{row['train_seconds']:.2f}")
+                                s=f"{row['train_seconds']:.2f}", refresh=False)
+                bar.update(1)
                 budget = self.config.max_minutes
                 if budget is not None:
                     last = budgeted_epochs(history, self.config.epochs, budget)
@@ -484,7 +486,6 @@ class Trainer:
                         spent = sum(h["train_seconds"] for h in history)
                         self.log(f"time budget of {budget:g} min: stopping after epoch "
                                  f"{epoch + 1} ({spent:.1f} s of training)")
-                        bar.update(1)  # the loop's next step would have counted this epoch
                         break
         except KeyboardInterrupt:
             self._save(self.out_dir / INTERRUPTED, epoch, history, interrupted=True)
