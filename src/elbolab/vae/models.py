@@ -169,9 +169,7 @@ def preset_spec(preset: str, *, data_dim: int = 784, latent: int | None = None,
     """The preset's spec, adapted to the data dimension, latent size and likelihood."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-    base = PRESETS[preset]
+    base = PRESETS[preset]  # ModelSpec checks the likelihood and the latent size
     return ModelSpec(data_dim, base.hidden, base.latent if latent is None else latent,
                      base.activation, likelihood, base.arch)
 
