@@ -6,6 +6,14 @@ off, in the manner of ``torch.distributions.Distribution.set_default_validate_ar
 Checks raise :class:`TypeError` for a wrong type or dtype and :class:`ValueError` for a
 bad value or shape, and always name the offending argument.
 
+Floating point means float32 or float64, and also float16 and bfloat16: mixed-precision
+training and the stability section compute in half precision on purpose, and get the
+precision of their dtype. Integer and boolean tensors are refused, as are Python lists.
+
+Counts have upper limits where a larger value could only exhaust memory or run for hours
+(``MAX_DRAWS`` and the limits beside the functions that use them): the call then stops at
+once with an error naming the argument, instead of an allocation failure deep inside torch.
+
 Checking for NaN/inf costs one reduction (and, on a GPU, a host sync) per tensor; hot
 training loops pass ``validate=False`` or turn the default off.
 """
@@ -21,6 +29,18 @@ from pathlib import Path
 import torch
 
 _DEFAULT_VALIDATE = True
+
+#: The most draws one call materializes: 1e9 float64 values are 8 GB, more than a laptop
+#: holds. Stream larger Monte Carlo runs in chunks (``estimators.streaming_log_mean_exp``).
+MAX_DRAWS = 10**9
+#: The widest layer a network here may ask for: 2^16 units, a 2^16 × 2^16 float32 weight
+#: matrix is already 16 GB.
+MAX_WIDTH = 2**16
+#: The most layers or steps of a loop a call may be asked to run (a deeper network or a longer
+#: optimization of the lab's small problems is a mistaken count, not a plan).
+MAX_LOOP = 10**7
+
+_FLOAT_DTYPES = "float16, bfloat16, float32 or float64"
 
 
 def set_default_validate(enabled: bool) -> None:
@@ -61,7 +81,7 @@ def finite_range(name: str, value: object) -> tuple[float, float]:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(
-            f"{name} must have a floating-point dtype (float32 or float64), got {value.dtype}"
+            f"{name} must have a floating-point dtype ({_FLOAT_DTYPES}), got {value.dtype}"
         )
     if value.numel() == 0:
         return math.inf, -math.inf
@@ -78,7 +98,7 @@ def check_log_weights(name: str, value: object) -> torch.Tensor:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(
-            f"{name} must have a floating-point dtype (float32 or float64), got {value.dtype}"
+            f"{name} must have a floating-point dtype ({_FLOAT_DTYPES}), got {value.dtype}"
         )
     if value.numel() and bool(torch.isnan(value).any() | (value == math.inf).any()):
         n_bad = int((torch.isnan(value) | (value == math.inf)).sum())
@@ -114,13 +134,66 @@ def check_broadcastable(**tensors: torch.Tensor) -> torch.Size:
         raise ValueError(f"shapes cannot be broadcast together: {desc}") from None
 
 
-def check_count(name: str, value: object, minimum: int = 1) -> int:
-    """Require an integer count of at least ``minimum`` (sample sizes, k, chunk sizes)."""
+def check_count(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """Require an integer count in [minimum, maximum] (sample sizes, k, chunk sizes, widths)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:,}, got {value:,}")
     return value
+
+
+def check_number(name: str, value: object, *, minimum: float = -math.inf,
+                 exclusive: bool = False, maximum: float = math.inf) -> float:
+    """Require a finite real number above ``minimum`` (strictly when ``exclusive``) and at
+    most ``maximum``; return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if value < minimum or (exclusive and value == minimum):
+        raise ValueError(f"{name} must be {'>' if exclusive else '>='} {minimum:g}, got {value:g}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:g}, got {value:g}")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: tuple) -> str:
+    """Require one of ``choices`` (names of likelihoods, decoders, variances, splits)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+def check_callable(name: str, value: object) -> None:
+    """Require a callable (a log-density, a sampler, a loss)."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def check_generator(name: str, value: object) -> None:
+    """Require ``None`` or a ``torch.Generator``."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(value).__name__}")
+
+
+def check_dim(name: str, dim: object, ndim: int) -> int:
+    """Require a dimension index valid for a tensor of ``ndim`` dimensions (negative counts
+    from the end, as in torch)."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"{name}={dim} is out of range for a tensor of {ndim} dimension(s)")
+    return dim
+
+
+def check_full_precision(name: str, value: torch.Tensor) -> None:
+    """Require float32 or float64 where a long sum needs the digits (the diffusion bound's T
+    terms)."""
+    if value.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name} must be float32 or float64 here, got {value.dtype}")
 
 
 def check_floats(validate: bool | None, **tensors: torch.Tensor) -> None:
@@ -165,14 +238,10 @@ def check_setting_number(field: str, value: object, *, minimum: float = -math.in
     most ``maximum`` (``None`` too when ``optional``)."""
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(field, f"must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(field, f"must be a finite number, got {value}")
-    if value < minimum or (exclusive and value == minimum):
-        raise ConfigError(field, f"must be {'>' if exclusive else '>='} {minimum:g}, got {value:g}")
-    if value > maximum:
-        raise ConfigError(field, f"must be <= {maximum:g}, got {value:g}")
+    try:
+        check_number(field, value, minimum=minimum, exclusive=exclusive, maximum=maximum)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(field, str(exc)[len(field) + 1:]) from None
 
 
 def check_setting_choice(field: str, value: object, choices: tuple) -> None:
@@ -193,8 +262,10 @@ def check_setting_folder(field: str, value: str | os.PathLike[str] | None, *,
         raise ConfigError(field, f"names a folder that does not exist: {path}")
 
 
-__all__ = ["ConfigError", "check_broadcastable", "check_count", "check_float_tensor",
-           "check_floats", "check_log_weights", "check_positive", "check_setting_choice",
+__all__ = ["MAX_DRAWS", "MAX_LOOP", "MAX_WIDTH", "ConfigError", "check_broadcastable",
+           "check_callable", "check_choice", "check_count", "check_dim", "check_float_tensor",
+           "check_floats", "check_full_precision", "check_generator", "check_log_weights",
+           "check_number", "check_positive", "check_setting_choice",
            "check_setting_count", "check_setting_folder", "check_setting_number",
            "default_validate", "finite_range", "set_default_validate", "should_validate",
            "validation"]

@@ -14,8 +14,11 @@ import torch.nn.functional as F
 
 from .checks import (
     check_broadcastable,
+    check_count,
+    check_dim,
     check_float_tensor,
     check_floats,
+    check_log_weights,
     finite_range,
     should_validate,
 )
@@ -89,14 +92,24 @@ def log_mean_exp(a: torch.Tensor, dim: int = 0, *, validate: bool | None = None)
     rounding of the result, ulp(|a|): 1e-5 for |a| ≤ 200.
     """
     if should_validate(validate):
-        if not isinstance(a, torch.Tensor) or not a.is_floating_point():
-            raise TypeError("a must be a floating-point torch.Tensor")
-        if bool(torch.isnan(a).any()) or bool((a == math.inf).any()):
-            raise ValueError("a contains NaN or +inf; expected finite values or -inf")
+        check_log_weights("a", a)
+        check_dim("dim", dim, a.dim())
     n = a.shape[dim]
     if n < 1:
         raise ValueError(f"a has no elements along dim={dim}")
     return torch.logsumexp(a, dim=dim) - math.log(n)
+
+
+def solve_tril(name: str, scale_tril: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``L⁻¹ B`` for a lower-triangular ``L`` (``torch.linalg.solve_triangular``); a dtype that
+    torch has no triangular solve for on this device (float16 on the CPU) is a TypeError
+    naming ``name``, not a NotImplementedError from inside torch."""
+    try:
+        return torch.linalg.solve_triangular(scale_tril, rhs, upper=False)
+    except NotImplementedError:
+        raise TypeError(f"{name} has dtype {scale_tril.dtype}, which torch cannot solve "
+                        f"triangular systems in on {scale_tril.device.type}; use float32 or "
+                        "float64") from None
 
 
 def mvn_log_prob(
@@ -125,20 +138,24 @@ def mvn_log_prob(
     d = x.shape[-1]
     diff = x - mean
     if scale_tril.dim() == 2:  # one shared factor: a single solve with many right-hand sides
-        y = torch.linalg.solve_triangular(scale_tril, diff.reshape(-1, d).T, upper=False)
+        y = solve_tril("scale_tril", scale_tril, diff.reshape(-1, d).T)
         y = y.T.reshape(diff.shape)
     else:
         batch = torch.broadcast_shapes(diff.shape[:-1], scale_tril.shape[:-2])
-        y = torch.linalg.solve_triangular(
-            scale_tril.expand(*batch, d, d), diff.expand(*batch, d).unsqueeze(-1), upper=False
-        ).squeeze(-1)
+        y = solve_tril("scale_tril", scale_tril.expand(*batch, d, d),
+                       diff.expand(*batch, d).unsqueeze(-1)).squeeze(-1)
     half_logdet = torch.diagonal(scale_tril, dim1=-2, dim2=-1).log().sum(-1)
     return -0.5 * (d * LOG_2PI + y.pow(2).sum(-1)) - half_logdet
 
 
 def sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
     """Sum the last ``event_dims`` dimensions of an elementwise log-density (or KL): the
-    one reduction over event dimensions of the library. ``event_dims = 0`` returns ``t``."""
+    one reduction over event dimensions of the library. ``event_dims = 0`` returns ``t``.
+    A reduction helper, like ``torch.sum``: it checks its arguments' types and ranks, not
+    their values (the functions that produce ``t`` check those)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t must be a torch.Tensor, got {type(t).__name__}")
+    check_count("event_dims", event_dims, minimum=0, maximum=t.dim())
     return t.sum(dim=tuple(range(-event_dims, 0))) if event_dims > 0 else t
 
 
@@ -159,8 +176,13 @@ def _log_ndtr_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 MIDPOINT_BELOW = 1e-4
 
 
+# The finest grid: 2^24 levels (24-bit data); bins of 2/2^24 are still 1e8 float64 ulps wide.
+MAX_BINS = 2**24
+
+
 def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor,
-                                  logvar: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
+                                  logvar: torch.Tensor, *, bins: int = 256,
+                                  validate: bool | None = None) -> torch.Tensor:
     r"""Elementwise log-probability of the bin holding ``x`` under N(mean, e^logvar), for data
     on the ``bins``-level grid of [−1, 1] (8-bit pixels scaled: x = 2k/255 − 1). Ho et al.
     2020, Eq. 13: each bin is [x − 1/255, x + 1/255], with the end bins extended to ±∞, so the
@@ -173,9 +195,12 @@ def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor,
     Safe range (the stability map): logvar from −10 to 80 and |x − mean| up to 1e6 σ, mixed
     error 3e-14 (float64) / 5e-8 (float32); the gradient to 1e-12 within 50 σ of the bin.
     """
-    lo_x, hi_x = finite_range("x", x)
-    if lo_x < -1 or hi_x > 1:
-        raise ValueError(f"x must be scaled to [-1, 1], got [{lo_x:.4g}, {hi_x:.4g}]")
+    check_count("bins", bins, minimum=2, maximum=MAX_BINS)
+    if should_validate(validate):
+        lo_x, hi_x = finite_range("x", x)
+        if lo_x < -1 or hi_x > 1:
+            raise ValueError(f"x must be scaled to [-1, 1], got [{lo_x:.4g}, {hi_x:.4g}]")
+        check_floats(validate, x=x, mean=mean, logvar=logvar)
     dtype = torch.promote_types(torch.promote_types(x.dtype, mean.dtype), logvar.dtype)
     x, mean, logvar = x.to(F64), mean.to(F64), logvar.to(F64)
     half = 1.0 / (bins - 1)
@@ -195,6 +220,7 @@ def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor,
     return torch.where(narrow, midpoint, exact).to(dtype)
 
 
-__all__ = ["F64", "LN2", "LOG_2PI", "MIDPOINT_BELOW", "SOFTPLUS_LINEAR_ABOVE", "bernoulli_log_prob",
+__all__ = ["F64", "LN2", "LOG_2PI", "MAX_BINS", "MIDPOINT_BELOW", "SOFTPLUS_LINEAR_ABOVE",
+           "bernoulli_log_prob", "solve_tril",
            "discretized_gaussian_log_prob",
            "gaussian_log_prob", "log_mean_exp", "mvn_log_prob", "sum_event"]

@@ -19,6 +19,8 @@ from .checks import (
     check_count,
     check_float_tensor,
     check_floats,
+    check_generator,
+    check_number,
     finite_range,
     should_validate,
 )
@@ -27,6 +29,10 @@ from .estimators import iwae_bound
 from .kl import standard_normal_kl
 
 LIKELIHOODS = ("gaussian", "bernoulli")
+# More importance samples per image than this is a mistake, not a measurement: IWAE-5000 is
+# the field's standard, and 10^6 samples of the test set take days on one GPU.
+MAX_K = 1_000_000
+
 #: What a Bernoulli decoder returns: logits (the library's convention) or probabilities
 DECODER_OUTPUTS = ("logits", "probs")
 
@@ -75,9 +81,13 @@ def gaussian_log_likelihood(
     broadcasts against ``x_mean``. Returns the log-likelihood (higher is better), shape
     ``x.shape[:-event_dims]``, in nats.
     """
-    if not isinstance(x_logvar, torch.Tensor):
+    if isinstance(x_logvar, torch.Tensor):
+        check_floats(validate, x=x, x_mean=x_mean, x_logvar=x_logvar)
+    else:
+        check_number("x_logvar", x_logvar)
+        check_floats(validate, x=x, x_mean=x_mean)
         x_logvar = torch.as_tensor(x_logvar, dtype=x_mean.dtype, device=x_mean.device)
-    return sum_event(gaussian_log_prob(x, x_mean, x_logvar, validate=validate), event_dims)
+    return sum_event(gaussian_log_prob(x, x_mean, x_logvar, validate=False), event_dims)
 
 
 def bernoulli_log_likelihood(
@@ -169,6 +179,13 @@ class ELBOFramework(nn.Module):
         its log-variance (scalar or per-pixel; ``None`` means 0). For ``"bernoulli"``
         ``x_recon_mu`` holds the decoder **logits** and ``x_recon_logvar`` must be ``None``.
         """
+        if should_validate(self.validate):
+            check_float_tensor("x", x)
+            check_float_tensor("x_recon_mu", x_recon_mu)
+            if isinstance(x_recon_logvar, torch.Tensor):
+                check_floats(True, x=x, x_recon_mu=x_recon_mu, x_recon_logvar=x_recon_logvar)
+            elif x_recon_logvar is not None:
+                check_number("x_recon_logvar", x_recon_logvar)
         return self._reconstruction(x, x_recon_mu, x_recon_logvar, event_dims=x.dim() - 1)
 
     #: The handout's name for :meth:`reconstruction_log_likelihood`. Despite the name it
@@ -220,7 +237,10 @@ class ELBOFramework(nn.Module):
             check_float_tensor("x", x)
             if x.dim() < 2:
                 raise ValueError(f"x must have shape (batch, ...), got {list(x.shape)}")
-        out = self.encoder(x)
+        try:
+            out = self.encoder(x)
+        except RuntimeError as exc:  # most often a size mismatch: say which input it was
+            raise ValueError(f"encoder(x) failed for x of shape {list(x.shape)}: {exc}") from exc
         if not (isinstance(out, tuple | list) and len(out) == 2):
             raise TypeError("encoder(x) must return a pair (mu, logvar)")
         mu, logvar = out
@@ -290,12 +310,13 @@ class ELBOFramework(nn.Module):
     ) -> torch.Tensor:
         r"""log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x), shape (k, batch).
 
-        Decodes ``chunk_size`` samples at a time (all k at once by default) so memory stays
-        bounded for large k.
+        Decodes ``chunk_size`` samples at a time (all k at once by default, or when
+        ``chunk_size`` > k) so memory stays bounded for large k; k ≤ :data:`MAX_K`.
         """
-        check_count("k", k)
+        check_count("k", k, maximum=MAX_K)
         if chunk_size is not None:
             check_count("chunk_size", chunk_size)
+        check_generator("generator", generator)
         mu, logvar = self._encode(x)
         chunks = []
         step = chunk_size or k
@@ -321,5 +342,5 @@ class ELBOFramework(nn.Module):
         return iwae_bound(log_w, dim=0, validate=False)
 
 
-__all__ = ["DECODER_OUTPUTS", "LIKELIHOODS", "ELBOFramework", "ELBOResult",
+__all__ = ["DECODER_OUTPUTS", "LIKELIHOODS", "MAX_K", "ELBOFramework", "ELBOResult",
            "bernoulli_log_likelihood", "gaussian_log_likelihood", "reparameterize"]

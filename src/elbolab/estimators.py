@@ -7,13 +7,25 @@ All functions work along a sample dimension (``dim``, default 0) and broadcast o
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from .checks import check_count, check_log_weights, should_validate
+from .checks import (
+    check_callable,
+    check_count,
+    check_dim,
+    check_float_tensor,
+    check_log_weights,
+    should_validate,
+)
 from .densities import log_mean_exp
+
+#: The most draws one streamed estimate may take: 10^10 log-weights are 80 GB of float64
+#: drawn and reduced chunk by chunk, hours of work; more is a mistaken count, not a plan.
+MAX_STREAMED_SAMPLES = 10**10
 
 
 @dataclass(frozen=True)
@@ -36,7 +48,14 @@ class MonteCarloEstimate:
     def z_score(self, truth: torch.Tensor | float) -> torch.Tensor:
         """(estimate − truth) / stderr: how many standard errors from a known answer. A zero
         standard error gives ±inf (0/0 = NaN where the estimate equals the truth)."""
-        if not bool(torch.isfinite(torch.as_tensor(truth)).all()):
+        if hasattr(truth, "__array__") and not isinstance(truth, torch.Tensor):
+            truth = torch.as_tensor(truth)  # a NumPy array or scalar
+        if isinstance(truth, bool) or not isinstance(truth, (numbers.Real, torch.Tensor)):
+            raise TypeError(f"truth must be a number or a floating tensor, got "
+                            f"{type(truth).__name__}")
+        if isinstance(truth, torch.Tensor):
+            check_float_tensor("truth", truth)
+        elif not math.isfinite(truth):
             raise ValueError(f"truth must be finite, got {truth}")
         return (self.estimate - truth) / self.stderr
 
@@ -53,12 +72,12 @@ def monte_carlo_mean(
     standard error (n = 1 gives ``stderr = inf``).
     """
     if should_validate(validate):
-        if not isinstance(values, torch.Tensor) or not values.is_floating_point():
-            raise TypeError("values must be a floating-point torch.Tensor")
-        if not bool(torch.isfinite(values).all()):
-            raise ValueError("values contains NaN or infinite entries; expected finite")
+        check_float_tensor("values", values)
+        check_dim("dim", dim, values.dim())
     n = values.shape[dim]
-    check_count("n_samples", n)
+    if n < 1:
+        raise ValueError(f"values must hold at least one sample along dim={dim}, got shape "
+                         f"{tuple(values.shape)}")
     est = values.mean(dim=dim)
     if n < 2:
         se = torch.full_like(est, math.inf)
@@ -81,8 +100,12 @@ def iwae_bound(
     (the stability map: 1e-16 float64 for log-weights up to 1e4 in size).
     """
     if should_validate(validate):
-        check_count("k", log_weights.shape[dim] if log_weights.dim() > 0 else 0)
-    return log_mean_exp(log_weights, dim=dim, validate=validate)
+        check_log_weights("log_weights", log_weights)
+        check_dim("dim", dim, log_weights.dim())
+        if log_weights.shape[dim] < 1:
+            raise ValueError(f"log_weights must hold k >= 1 weights along dim={dim}, got shape "
+                             f"{tuple(log_weights.shape)}")
+    return log_mean_exp(log_weights, dim=dim, validate=False)
 
 
 def effective_sample_size(log_weights: torch.Tensor, dim: int = 0, *,
@@ -98,7 +121,8 @@ def effective_sample_size(log_weights: torch.Tensor, dim: int = 0, *,
     """
     if should_validate(validate):
         check_log_weights("log_weights", log_weights)
-        if log_weights.dim() == 0 or log_weights.shape[dim] == 0:
+        check_dim("dim", dim, log_weights.dim())
+        if log_weights.shape[dim] == 0:
             raise ValueError(f"log_weights must hold at least one weight along dim={dim}, got "
                              f"shape {tuple(log_weights.shape)}")
         if bool((log_weights == -math.inf).all(dim=dim).any()):
@@ -128,7 +152,8 @@ class LogMeanExpAccumulator:
         self.n = 0
 
     def update(self, log_w: torch.Tensor, *, validate: bool | None = None) -> None:
-        """Add a chunk of log-weights (m, *batch); every chunk has the same batch shape."""
+        """Add a chunk of log-weights (m, *batch); every chunk has the same batch shape. An
+        empty chunk (m = 0) adds nothing."""
         if should_validate(validate):
             check_log_weights("log_w", log_w)
             if log_w.dim() == 0:
@@ -136,6 +161,8 @@ class LogMeanExpAccumulator:
             if self.max is not None and log_w.shape[1:] != self.max.shape:
                 raise ValueError(f"log_w's batch shape {tuple(log_w.shape[1:])} differs from "
                                  f"the earlier chunks' {tuple(self.max.shape)}")
+        if log_w.dim() > 0 and log_w.shape[0] == 0:
+            return  # an empty chunk adds nothing
         a = log_w.detach().to(torch.float64)
         cmax = a.amax(dim=0)
         if self.max is None:
@@ -176,10 +203,13 @@ def streaming_log_mean_exp(
     r"""Estimate :math:`\log\mathbb E[w]` from ``n_samples`` log-weights drawn
     ``chunk_size`` at a time by ``draw_log_weights(m) -> (m, *batch)``.
 
-    Memory is bounded by one chunk, whatever ``n_samples``. This is the engine of naive
+    Memory is bounded by one chunk, whatever ``n_samples`` (at most
+    :data:`MAX_STREAMED_SAMPLES`; a ``chunk_size`` above ``n_samples`` draws them at once).
+    This is the engine of naive
     Monte Carlo (w = p(x|z), z ~ p(z)) and importance sampling (w = p(x,z)/q(z)) alike.
     """
-    check_count("n_samples", n_samples)
+    check_callable("draw_log_weights", draw_log_weights)
+    check_count("n_samples", n_samples, maximum=MAX_STREAMED_SAMPLES)
     check_count("chunk_size", chunk_size)
     acc = LogMeanExpAccumulator()
     done = 0
@@ -190,5 +220,5 @@ def streaming_log_mean_exp(
     return acc.result()
 
 
-__all__ = ["LogMeanExpAccumulator", "MonteCarloEstimate", "effective_sample_size", "iwae_bound",
-           "monte_carlo_mean", "streaming_log_mean_exp"]
+__all__ = ["MAX_STREAMED_SAMPLES", "LogMeanExpAccumulator", "MonteCarloEstimate",
+           "effective_sample_size", "iwae_bound", "monte_carlo_mean", "streaming_log_mean_exp"]

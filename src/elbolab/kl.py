@@ -13,12 +13,13 @@ import torch
 
 from .checks import (
     check_broadcastable,
+    check_callable,
     check_float_tensor,
     check_floats,
     check_positive,
     should_validate,
 )
-from .densities import LN2
+from .densities import LN2, solve_tril
 from .estimators import MonteCarloEstimate, monte_carlo_mean
 
 # Below these |r|, e^r − 1 − r is summed as its Taylor series r²(1/2! + r/3! + … + r⁴/6!):
@@ -165,9 +166,9 @@ def mvn_kl(
     )
     l1 = scale_tril1.expand(*batch, d, d)
     l2 = scale_tril2.expand(*batch, d, d)
-    m = torch.linalg.solve_triangular(l2, l1, upper=False)
+    m = solve_tril("scale_tril2", l2, l1)
     diff = (mu2 - mu1).expand(*batch, d).unsqueeze(-1)
-    y = torch.linalg.solve_triangular(l2, diff, upper=False).squeeze(-1)
+    y = solve_tril("scale_tril2", l2, diff).squeeze(-1)
     trace = m.pow(2).sum(dim=(-2, -1))
     mahalanobis = y.pow(2).sum(dim=-1)
     logdet_ratio = (
@@ -193,10 +194,7 @@ def monte_carlo_kl(
     shape (n, *batch) (summed over event dims). Returns a
     :class:`~elbolab.estimators.MonteCarloEstimate` of batch shape. Nats.
     """
-    if should_validate(validate):
-        check_float_tensor("samples_from_p", samples_from_p)
-        if samples_from_p.dim() < 1 or samples_from_p.shape[0] < 1:
-            raise ValueError("samples_from_p must have shape (n, ...) with n_samples >= 1")
+    _check_mc_kl_args(validate, samples_from_p=samples_from_p, log_p=log_p, log_q=log_q)
     lp, lq = log_p(samples_from_p), log_q(samples_from_p)
     if should_validate(validate):
         for name, v in (("log_p(samples)", lp), ("log_q(samples)", lq)):
@@ -207,6 +205,19 @@ def monte_carlo_kl(
                     f"got {list(v.shape)}"
                 )
     return monte_carlo_mean(lp - lq, dim=0, validate=validate)
+
+
+def _check_mc_kl_args(validate: bool | None, **args) -> None:
+    """Check Monte Carlo KL arguments given as (samples, log_p, log_q) under the caller's own
+    names, so that a wrapper's error names the wrapper's argument."""
+    (s_name, samples), (p_name, log_p), (q_name, log_q) = args.items()
+    check_callable(p_name, log_p)
+    check_callable(q_name, log_q)
+    if should_validate(validate):
+        check_float_tensor(s_name, samples)
+        if samples.dim() < 1 or samples.shape[0] < 1:
+            raise ValueError(f"{s_name} must have shape (n, ...) with n >= 1 samples, got "
+                             f"{list(samples.shape)}")
 
 
 class KLDivergenceBuilder:
@@ -228,6 +239,8 @@ class KLDivergenceBuilder:
 
         Returns a result with ``.estimate``, ``.stderr`` and ``.n``.
         """
+        _check_mc_kl_args(self.validate, p_samples=p_samples, p_logprob_fn=p_logprob_fn,
+                          q_logprob_fn=q_logprob_fn)
         return monte_carlo_kl(p_samples, p_logprob_fn, q_logprob_fn, validate=self.validate)
 
     def gaussian_kl_closed_form(
@@ -242,12 +255,15 @@ class KLDivergenceBuilder:
         Converts to log-variances (``2·log σ``) and calls :func:`gaussian_kl`. Raises
         ``ValueError`` for a σ that is not strictly positive.
         """
-        mu1, sigma1, mu2, sigma2 = (_as_tensor(t) for t in (mu1, sigma1, mu2, sigma2))
+        mu1, sigma1, mu2, sigma2 = (_as_tensor(n, t) for n, t in
+                                    (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2),
+                                     ("sigma2", sigma2)))
         if should_validate(self.validate):
             check_float_tensor("mu1", mu1)
             check_float_tensor("mu2", mu2)
             check_positive("sigma1", sigma1)
             check_positive("sigma2", sigma2)
+            check_broadcastable(mu1=mu1, sigma1=sigma1, mu2=mu2, sigma2=sigma2)
         return gaussian_kl(
             mu1, 2 * torch.log(sigma1), mu2, 2 * torch.log(sigma2), validate=self.validate
         )
@@ -257,12 +273,12 @@ class KLDivergenceBuilder:
         return standard_normal_kl(mu, logvar, validate=self.validate)
 
 
-def _as_tensor(value: torch.Tensor | float) -> torch.Tensor:
+def _as_tensor(name: str, value: torch.Tensor | float) -> torch.Tensor:
     """Python floats become float64 tensors (the lab passes plain numbers)."""
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a tensor or a float, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a tensor or a float, got {type(value).__name__}")
     return torch.tensor(float(value), dtype=torch.float64)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checks import check_count, check_float_tensor, check_positive
+from .checks import MAX_DRAWS, check_count, check_float_tensor, check_generator, check_positive
 from .densities import gaussian_log_prob
 
 
@@ -47,7 +47,8 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, d) draws: a component by its weight, then its Gaussian."""
-        check_count("n", n)
+        check_count("n", n, maximum=MAX_DRAWS)
+        check_generator("generator", generator)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
         return self.means[k] + self.stds[k] * eps

@@ -24,7 +24,7 @@ def test_monte_carlo_mean_single_sample_has_infinite_stderr():
 def test_monte_carlo_mean_rejects_bad_values():
     with pytest.raises(ValueError, match="values contains"):
         monte_carlo_mean(torch.tensor([1.0, float("nan")]))
-    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+    with pytest.raises(ValueError, match="values must hold at least one sample"):
         monte_carlo_mean(torch.zeros(0))
 
 
@@ -34,7 +34,7 @@ def test_iwae_bound_is_log_mean_of_weights():
         iwae_bound(log_w, dim=0), torch.log(torch.tensor([2.0, 4.0], dtype=torch.float64))
     )
     torch.testing.assert_close(iwae_bound(log_w[:1]), log_w[0])  # k = 1 is the log-weight
-    with pytest.raises(ValueError, match="k must be >= 1"):
+    with pytest.raises(ValueError, match="log_weights must hold k >= 1"):
         iwae_bound(torch.zeros(0, 3))
 
 

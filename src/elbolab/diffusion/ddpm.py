@@ -18,15 +18,29 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..checks import check_count, check_float_tensor
+from ..checks import (
+    MAX_DRAWS,
+    MAX_LOOP,
+    MAX_WIDTH,
+    check_choice,
+    check_count,
+    check_float_tensor,
+    check_generator,
+    check_number,
+)
 from ..mixture import GaussianMixture
 from .process import DiffusionBound, mean_from_eps, variational_bound
-from .schedules import NoiseSchedule, linear_schedule
+from .schedules import MAX_T, VARIANCES, NoiseSchedule, linear_schedule
+
+# An MLP this deep does not train without normalization layers: a deeper one is a typo.
+MAX_DEPTH = 1_000
 
 
 def ring_mixture(k: int = 8, radius: float = 1.0, std: float = 0.08) -> GaussianMixture:
     """k equal-weight isotropic Gaussians evenly spaced on a circle (float64)."""
-    k = check_count("k", k)
+    k = check_count("k", k, maximum=MAX_DRAWS)
+    radius = check_number("radius", radius)
+    std = check_number("std", std, minimum=0.0, exclusive=True)
     angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
     means = radius * torch.stack([angles.cos(), angles.sin()], -1)
     return GaussianMixture(torch.full((k,), 1.0 / k, dtype=torch.float64), means,
@@ -40,7 +54,12 @@ class EpsilonMLP(nn.Module):
     def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, freqs: int = 16,
                  T: int = 1000):
         super().__init__()
-        self.T = T
+        check_count("dim", dim, maximum=MAX_WIDTH)
+        check_count("hidden", hidden, maximum=MAX_WIDTH)
+        check_count("depth", depth, maximum=MAX_DEPTH)
+        check_count("freqs", freqs, maximum=MAX_WIDTH)
+        check_count("T", T, maximum=MAX_T)
+        self.dim, self.T = dim, T
         self.register_buffer("freqs", torch.exp(-math.log(1000.0) * torch.arange(freqs) / freqs),
                              persistent=False)
         layers: list[nn.Module] = []
@@ -75,14 +94,31 @@ class DDPM(nn.Module):
 
     def __init__(self, net: nn.Module, schedule: NoiseSchedule, variance: str = "beta"):
         super().__init__()
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"net must be an nn.Module, got {type(net).__name__}")
+        check_choice("variance", variance, VARIANCES)
         self.net, self.schedule = net, schedule
         self.register_buffer("logvar", schedule.reverse_logvar(variance).float(),
                              persistent=False)
         self.variance = variance
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.net.parameters()).dtype
+
+    def _check_points(self, name: str, x: torch.Tensor, allow_empty: bool = False) -> None:
+        """Points (batch, d): finite, of the network's dtype, at least one unless allowed."""
+        check_float_tensor(name, x)
+        if x.dtype != self._dtype():
+            raise TypeError(f"{name} must have the network's dtype {self._dtype()}, got {x.dtype}")
+        d = getattr(self.net, "dim", x.shape[-1] if x.dim() else 0)
+        if x.dim() != 2 or x.shape[1] != d or (len(x) == 0 and not allow_empty):
+            raise ValueError(f"{name} must be (batch >= 1, {d}), got {list(x.shape)}")
+
     def loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """L_simple on a batch: t uniform in 1…T, one ε per example; mean over the batch of the
         summed squared error (per-example sums, as the ELBO's terms are)."""
+        self._check_points("x0", x0)
+        check_generator("generator", generator)
         sch = self.schedule
         t = torch.randint(1, sch.T + 1, (x0.shape[0],), generator=generator, device=x0.device)
         eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
@@ -92,6 +128,8 @@ class DDPM(nn.Module):
 
     def reverse(self, xt: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, logvar) of p_θ(x_{t−1}|x_t): a :data:`~elbolab.diffusion.ReverseModel`."""
+        t = self.schedule.check_t(t)
+        self._check_points("xt", xt, allow_empty=True)
         eps = self.net(xt, t)
         return mean_from_eps(xt, t, eps, self.schedule), self.logvar[t].to(xt.dtype)
 
@@ -100,6 +138,13 @@ class DDPM(nn.Module):
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Ancestral sampling: x_T ~ N(0, I), then x_{t−1} ~ p_θ(x_{t−1}|x_t); the last step
         returns the mean (no noise), as Ho et al. do."""
+        check_count("n", n, maximum=MAX_DRAWS)
+        check_count("dim", dim, maximum=MAX_WIDTH)
+        if getattr(self.net, "dim", dim) != dim:
+            raise ValueError(f"dim must be the network's data dimension {self.net.dim}, got {dim}")
+        check_generator("generator", generator)
+        if dtype != self._dtype():
+            raise TypeError(f"dtype must be the network's {self._dtype()}, got {dtype}")
         x = torch.randn(n, dim, generator=generator, dtype=dtype)
         for t in range(self.schedule.T, 0, -1):
             mean, logvar = self.reverse(x, t)
@@ -113,6 +158,7 @@ class DDPM(nn.Module):
     def bound(self, x0: torch.Tensor, generator: torch.Generator | None = None,
               decoder: str = "continuous") -> DiffusionBound:
         """Every term of the variational bound (:func:`~elbolab.diffusion.variational_bound`)."""
+        self._check_points("x0", x0)
         return variational_bound(x0, self.reverse, self.schedule, decoder=decoder,
                                  generator=generator)
 
@@ -125,9 +171,13 @@ def train_ddpm(data: torch.Tensor, *, schedule: NoiseSchedule | None = None, ste
     from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
     data = check_float_tensor("data", data).float()
-    if data.dim() != 2:
-        raise ValueError(f"data must be (N, d), got {list(data.shape)}")
-    steps, batch_size = check_count("steps", steps), check_count("batch_size", batch_size)
+    if data.dim() != 2 or len(data) == 0:
+        raise ValueError(f"data must be (N >= 1, d), got {list(data.shape)}")
+    steps = check_count("steps", steps, maximum=MAX_LOOP)
+    batch_size = check_count("batch_size", batch_size, maximum=MAX_DRAWS)
+    check_number("lr", lr, minimum=0.0, exclusive=True)
+    check_count("hidden", hidden, maximum=MAX_WIDTH)
+    check_choice("variance", variance, VARIANCES)
     schedule = schedule or linear_schedule(1000)
     torch.manual_seed(seed)
     model = DDPM(EpsilonMLP(data.shape[1], hidden, T=schedule.T), schedule, variance)
@@ -151,4 +201,4 @@ def train_ddpm(data: torch.Tensor, *, schedule: NoiseSchedule | None = None, ste
     return DDPMResult(model, losses, time.perf_counter() - start)
 
 
-__all__ = ["DDPM", "DDPMResult", "EpsilonMLP", "ring_mixture", "train_ddpm"]
+__all__ = ["MAX_DEPTH", "DDPM", "DDPMResult", "EpsilonMLP", "ring_mixture", "train_ddpm"]

@@ -27,7 +27,16 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_float_tensor, check_floats
+from ..checks import (
+    check_callable,
+    check_choice,
+    check_float_tensor,
+    check_floats,
+    check_full_precision,
+    check_generator,
+    check_number,
+    should_validate,
+)
 from ..densities import discretized_gaussian_log_prob, gaussian_log_prob, sum_event
 from ..kl import gaussian_kl, standard_normal_kl_per_dim
 from .schedules import NoiseSchedule
@@ -67,12 +76,13 @@ def q_sample(x0: torch.Tensor, t: int, schedule: NoiseSchedule, *,
     return torch.addcmul(mean, torch.exp(0.5 * logvar), eps)
 
 
-def q_posterior(x0: torch.Tensor, xt: torch.Tensor, t: int, schedule: NoiseSchedule):
+def q_posterior(x0: torch.Tensor, xt: torch.Tensor, t: int, schedule: NoiseSchedule, *,
+                validate: bool | None = None):
     r"""(mean, logvar) of :math:`q(x_{t-1}\mid x_t, x_0) = \mathcal N(\tilde\mu_t,
     \tilde\beta_t I)` (see :class:`NoiseSchedule`). ``x0`` and ``xt`` broadcast; ``t`` in 2…T
     (at t = 1 the posterior is a point mass at x_0)."""
     t = schedule.check_t(t, lowest=2)
-    check_floats(None, x0=x0, xt=xt)
+    check_floats(validate, x0=x0, xt=xt)
     mean = _coef(schedule.posterior_coef_x0, t, x0) * x0 + _coef(
         schedule.posterior_coef_xt, t, xt) * xt
     return mean, torch.full_like(mean, float(schedule.posterior_logvar[t]))
@@ -113,12 +123,37 @@ def prior_term(x0: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     return _per_example(standard_normal_kl_per_dim(mean, logvar, validate=False))
 
 
+def _check_model(validate: bool | None, like: tuple[str, torch.Tensor], **tensors) -> None:
+    """Check a reverse model's (mean, logvar) under the caller's names: finite floating
+    tensors (a logvar may be a number) that broadcast to ``like``'s shape."""
+    if not should_validate(validate):
+        return
+    like_name, like = like
+    for name, value in tensors.items():
+        if isinstance(value, torch.Tensor):
+            check_float_tensor(name, value)
+            try:
+                ok = torch.broadcast_shapes(value.shape, like.shape) == like.shape
+            except RuntimeError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name} {list(value.shape)} must broadcast to the shape of "
+                                 f"{like_name}, {list(like.shape)}")
+        elif name.endswith("logvar"):
+            check_number(name, value)
+        else:
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+
+
 def denoising_term(x0: torch.Tensor, xt: torch.Tensor, t: int, model_mean: torch.Tensor,
-                   model_logvar: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
+                   model_logvar: torch.Tensor, schedule: NoiseSchedule, *,
+                   validate: bool | None = None) -> torch.Tensor:
     r"""One sample of L_{t−1}: :math:`\mathrm{KL}(q(x_{t-1}|x_t,x_0)\,\|\,\mathcal N(\mu_\theta,
     \sigma_t^2))` at the given x_t, summed over event dims → (batch,), nats; ``t`` in 2…T.
     ``model_logvar`` broadcasts (a scalar tensor for a fixed variance)."""
-    mean, logvar = q_posterior(x0, xt, t, schedule)
+    mean, logvar = q_posterior(x0, xt, t, schedule, validate=validate)
+    _check_model(validate, ("x0 and xt", mean), model_mean=model_mean,
+                 model_logvar=model_logvar)
     return _per_example(gaussian_kl(mean, logvar, model_mean,
                                   torch.as_tensor(model_logvar, dtype=mean.dtype,
                                                   device=mean.device).expand_as(mean),
@@ -126,15 +161,17 @@ def denoising_term(x0: torch.Tensor, xt: torch.Tensor, t: int, model_mean: torch
 
 
 def decoder_nll(x0: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
-                decoder: str = "continuous") -> torch.Tensor:
+                decoder: str = "continuous", *, validate: bool | None = None) -> torch.Tensor:
     """L_0 = −log p_θ(x_0|x_1) per example (batch,), nats: ``"continuous"`` a Gaussian density,
     ``"discretized"`` the 8-bit bin probability of :func:`discretized_gaussian_log_prob`."""
-    if decoder not in DECODERS:
-        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    check_choice("decoder", decoder, DECODERS)
+    if should_validate(validate):
+        check_float_tensor("x0", x0)
+        _check_model(True, ("x0", x0), mean=mean, logvar=logvar)
     logvar = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device).expand_as(mean)
     if decoder == "continuous":
         return -_per_example(gaussian_log_prob(x0, mean, logvar, validate=False))
-    return -_per_example(discretized_gaussian_log_prob(x0, mean, logvar))
+    return -_per_example(discretized_gaussian_log_prob(x0, mean, logvar, validate=validate))
 
 
 @dataclass
@@ -171,6 +208,12 @@ def variational_bound(x0: torch.Tensor, reverse: ReverseModel, schedule: NoiseSc
     (mean, logvar) of p_θ(x_{t−1}|x_t). As improved-diffusion's ``calc_bpd_loop``: T model
     evaluations per example."""
     x0 = check_float_tensor("x0", x0)
+    check_full_precision("x0", x0)  # a sum of T terms needs more digits than half precision
+    if x0.dim() < 1 or len(x0) < 1:
+        raise ValueError(f"x0 must be (batch, ...) with batch >= 1, got {list(x0.shape)}")
+    check_callable("reverse", reverse)
+    check_choice("decoder", decoder, DECODERS)
+    check_generator("generator", generator)
     cols = []
     with torch.no_grad():
         for t in range(1, schedule.T + 1):

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ..checks import check_count, check_float_tensor, finite_range
+from ..checks import check_count, check_float_tensor, check_number, finite_range
 
 # fixed reverse variances of DDPM (Ho et al. 2020, Sec. 3.2)
 VARIANCES = ("posterior", "beta")
@@ -85,16 +85,20 @@ class NoiseSchedule:
         return t
 
 
+# The longest chain: 10^5 steps, 25 times improved-diffusion's 4000 (more only slows sampling).
+MAX_T = 100_000
+
+
 def linear_schedule(T: int = 1000, beta_start: float | None = None,
                     beta_end: float | None = None) -> NoiseSchedule:
     """β_t linear from ``beta_start`` to ``beta_end`` (Ho et al. 2020, Sec. 4: 1e-4 to 0.02 for
     T = 1000). By default both ends scale with 1000/T, as improved-diffusion's
     ``get_named_beta_schedule("linear")`` does, so that ᾱ_T stays near e^{−10} (2e-5 to 4e-5
     for T ≥ 100; smaller T destroy the data more completely)."""
-    T = check_count("T", T)
+    T = check_count("T", T, maximum=MAX_T)
     scale = 1000.0 / T
-    lo = 1e-4 * scale if beta_start is None else beta_start
-    hi = 0.02 * scale if beta_end is None else beta_end
+    lo = 1e-4 * scale if beta_start is None else check_number("beta_start", beta_start)
+    hi = 0.02 * scale if beta_end is None else check_number("beta_end", beta_end)
     if not 0 < lo <= hi < 1:
         raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {lo:g}, {hi:g} (for "
                          f"T = {T} the default scaled end point is {0.02 * scale:g}; use "
@@ -106,14 +110,13 @@ def cosine_schedule(T: int = 1000, s: float = 0.008) -> NoiseSchedule:
     r""":math:`\bar\alpha_t = f(t)/f(0)`, :math:`f(t)=\cos^2\!\big(\frac{t/T+s}{1+s}
     \frac\pi2\big)` (Nichol & Dhariwal 2021, Eq. 17), β_t = 1 − ᾱ_t/ᾱ_{t−1} clipped at
     ``COSINE_MAX_BETA``."""
-    T = check_count("T", T)
-    if not (s > 0 and math.isfinite(s)):
-        raise ValueError(f"s must be a positive offset, got {s}")
+    T = check_count("T", T, maximum=MAX_T)
+    check_number("s", s, minimum=0.0, exclusive=True)
     steps = torch.arange(T + 1, dtype=torch.float64) / T
     log_f = 2 * torch.log(torch.cos((steps + s) / (1 + s) * math.pi / 2).clamp_min(0))
     betas = -torch.expm1(log_f[1:] - log_f[:-1])
     return NoiseSchedule(betas.clamp(max=COSINE_MAX_BETA), f"cosine s={s:g}")
 
 
-__all__ = ["COSINE_MAX_BETA", "VARIANCES", "NoiseSchedule", "cosine_schedule",
+__all__ = ["COSINE_MAX_BETA", "MAX_T", "VARIANCES", "NoiseSchedule", "cosine_schedule",
            "linear_schedule"]

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ..checks import check_float_tensor
+from ..checks import MAX_DRAWS, check_count, check_float_tensor, check_generator
 from ..densities import gaussian_log_prob, mvn_log_prob
 from .process import DiffusionBound, denoising_term, prior_term
 from .schedules import VARIANCES, NoiseSchedule
@@ -77,18 +77,32 @@ class GaussianTestBed:
         if variance == "optimal":
             self.logvar[0] = self.logvar[1]
 
+    def _points(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Check points (..., d) and return them in float64 (the test bed's precision)."""
+        check_float_tensor(name, x)
+        if x.dim() < 1 or x.shape[-1] != self.d:
+            raise ValueError(f"{name} must be (..., {self.d}) for this {self.d}-D test bed, got "
+                             f"{list(x.shape)}")
+        return x.to(torch.float64)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws of x_0, shape (n, d)."""
+        check_count("n", n, maximum=MAX_DRAWS)
+        check_generator("generator", generator)
         eps = torch.randn(n, self.d, generator=generator, dtype=torch.float64)
         return self.m + eps @ self.scale_tril.T
 
     def data_log_prob(self, x0: torch.Tensor) -> torch.Tensor:
         """log q(x_0) = log N(x_0; m, S), (n,)."""
-        return mvn_log_prob(x0, self.m, self.scale_tril)
+        return mvn_log_prob(self._points("x0", x0), self.m, self.scale_tril)
 
     def reverse(self, xt: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The optimal reverse step as a :data:`ReverseModel` (for :func:`variational_bound`)."""
-        return xt @ self.M[t].T + self.b[t], self.logvar[t].expand(xt.shape[-1])
+        """The optimal reverse step as a :data:`ReverseModel` (for :func:`variational_bound`),
+        computed in float64 and returned in ``xt``'s dtype."""
+        t = self.schedule.check_t(t)
+        x = self._points("xt", xt)
+        return ((x @ self.M[t].T + self.b[t]).to(xt.dtype),
+                self.logvar[t].expand(xt.shape[-1]).to(xt.dtype))
 
     def model_marginal(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, covariance) of p_θ(x_0): N(0, I) pushed through x_{t−1} = M_t x_t + b_t +
@@ -103,11 +117,13 @@ class GaussianTestBed:
 
     def log_likelihood(self, x0: torch.Tensor) -> torch.Tensor:
         """The model's exact log p_θ(x_0), (n,), nats."""
+        x0 = self._points("x0", x0)
         mu, cov = self.model_marginal()
         return mvn_log_prob(x0, mu, torch.linalg.cholesky(cov))
 
     def bound_terms(self, x0: torch.Tensor) -> DiffusionBound:
         """Every term's exact expectation over the forward process, per example (n, T + 1)."""
+        x0 = self._points("x0", x0)
         sch, eye = self.schedule, torch.eye(self.d, dtype=torch.float64)
         cols = []
         for t in range(1, sch.T + 1):

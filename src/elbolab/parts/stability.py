@@ -138,7 +138,7 @@ def evaluate(case: Case, implementation: str = "elbolab",
         values = fn(p)
         if case.gradient:
             (grads,) = torch.autograd.grad(values.sum(), p, allow_unused=True)
-    except (RuntimeError, ValueError):  # no kernel for this dtype, or refused: nothing usable
+    except (RuntimeError, TypeError, ValueError):  # no kernel for this dtype, or refused
         values = torch.full((len(p),), math.nan, dtype=torch.float64)
         grads = torch.full_like(values, math.nan) if case.gradient else None
     out = []

@@ -26,6 +26,7 @@ from ..checks import (
     check_setting_folder,
     check_setting_number,
 )
+from ..elbo import MAX_K
 from .data import BINARIZE, DATASETS
 from .device import DEVICE_CHOICES, check_device_setting
 from .models import ACTIVATIONS, LIKELIHOODS, PRESETS
@@ -64,9 +65,6 @@ def _as_objective(value: Objective | str | dict) -> Objective:
     return value
 
 
-# More importance samples per image than this is a mistake, not a measurement: IWAE-5000 is
-# the field's standard, and 10^6 samples of the test set take days on one GPU.
-MAX_K = 1_000_000
 
 
 @dataclass

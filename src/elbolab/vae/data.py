@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import check_choice, check_number
 from ..io import atomic_path
 
 # IDX type codes (LeCun et al.): the third byte of the magic number.
@@ -96,6 +97,9 @@ def _read_bytes(path: Path) -> bytes:
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Parse IDX bytes: magic (0, 0, type, ndim), ndim big-endian uint32 sizes, then data."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be the bytes of an IDX file, got {type(data).__name__}")
+    data = bytes(data)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataError(f"{name}: not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
@@ -114,6 +118,8 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
 def read_idx(path: str | os.PathLike[str], sha256: str | None = None) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw); if ``sha256`` is given, verify the uncompressed
     content against it. Raises :class:`DataError` naming the file on any problem."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -187,8 +193,10 @@ def load_idx_split(dataset: str, split: str, data_dir: str | os.PathLike[str] | 
     behind: reading never creates folders), :class:`DataError` naming the file when a file
     is corrupted, truncated or does not match its partner, or when a folder holds only some
     of the files."""
-    if split not in SPLIT_FILES:
-        raise ValueError(f"split must be one of {tuple(SPLIT_FILES)}, got {split!r}")
+    if not isinstance(dataset, str) or not dataset:
+        raise TypeError(f"dataset must be a non-empty name (a folder under the data folder), "
+                        f"got {dataset!r}")
+    check_choice("split", split, tuple(SPLIT_FILES))
     root = default_data_dir(data_dir)
     folders = [root / dataset, root, *SYSTEM_DIRS.get(dataset, ())]
     img_stem, lab_stem = SPLIT_FILES[split]
@@ -238,9 +246,9 @@ def load_idx_split(dataset: str, split: str, data_dir: str | os.PathLike[str] | 
 def load_digits_split(split: str, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
     """scikit-learn's bundled 8×8 digits (1,797 images, intensities 0–16 scaled to [0, 1]),
     split deterministically: the offline fallback."""
-    if split not in SPLIT_FILES:
-        raise ValueError(f"split must be one of {tuple(SPLIT_FILES)}, got {split!r}")
-    if not 0.0 < test_fraction < 1.0:
+    check_choice("split", split, tuple(SPLIT_FILES))
+    check_number("test_fraction", test_fraction, minimum=0.0, exclusive=True)
+    if not test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     try:
         from sklearn.datasets import load_digits
@@ -278,6 +286,20 @@ def load_dataset(dataset: str, split: str, data_dir: str | os.PathLike[str] | No
         return load_digits_split(split)
 
 
+def _check_images(name: str, images: object) -> None:
+    """Require a floating tensor of probabilities in [0, 1] (an empty one passes)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor of probabilities, got {images.dtype}")
+    if images.numel() == 0:
+        return
+    lo, hi = torch.aminmax(images)
+    if not (lo >= 0 and hi <= 1):  # NaN fails too
+        raise ValueError(f"{name} must lie in [0, 1] to be binarized, got values in "
+                         f"[{lo.item():g}, {hi.item():g}]")
+
+
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None, *,
              validate: bool = True) -> torch.Tensor:
     """One Bernoulli draw per pixel with probability equal to its intensity (the stochastic
@@ -287,13 +309,7 @@ def binarize(images: torch.Tensor, generator: torch.Generator | None = None, *,
     data were checked when loaded). Drawn as uniforms and a comparison, the same law as
     ``torch.bernoulli`` and on the CPU about 3x faster."""
     if validate:
-        if not images.is_floating_point():
-            raise TypeError(f"images must be a floating tensor of probabilities, got "
-                            f"{images.dtype}")
-        lo, hi = torch.aminmax(images)
-        if not (lo >= 0 and hi <= 1):  # NaN fails too
-            raise ValueError(f"images must lie in [0, 1] to be binarized, got values in "
-                             f"[{lo.item():g}, {hi.item():g}]")
+        _check_images("images", images)
     u = torch.rand(images.shape, generator=generator, dtype=images.dtype, device=images.device)
     return u.lt_(images)
 
@@ -310,7 +326,9 @@ def binarize_test_set(images: torch.Tensor, seed: int) -> torch.Tensor:
 
 def static_binarization(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A fixed binarization: one draw with a seeded generator, reused every epoch."""
-    return binarize(images, torch.Generator(device=images.device).manual_seed(seed))
+    _check_images("images", images)
+    return binarize(images, torch.Generator(device=images.device).manual_seed(seed),
+                    validate=False)
 
 
 def binarize_split(train_x: torch.Tensor, test_x: torch.Tensor, mode: str,
@@ -319,8 +337,12 @@ def binarize_split(train_x: torch.Tensor, test_x: torch.Tensor, mode: str,
     binarized once (:func:`binarize_test_set`) unless ``"none"``; the training set once
     (``"static"``) or left to the training loop, which draws each minibatch afresh with
     :func:`binarize` (``"dynamic"``)."""
-    if mode not in BINARIZE:
-        raise ValueError(f"binarize must be one of {BINARIZE}, got {mode!r}")
+    check_choice("mode", mode, BINARIZE)
+    _check_images("train_x", train_x)
+    _check_images("test_x", test_x)
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise ValueError(f"train_x and test_x must hold images of one shape, got "
+                         f"{list(train_x.shape[1:])} and {list(test_x.shape[1:])}")
     if mode != "none":
         test_x = binarize_test_set(test_x, seed)
     if mode == "static":
