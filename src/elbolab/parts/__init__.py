@@ -6,6 +6,8 @@
   (naive MC, importance sampling, IWAE-k, a reference run), ``IntractableLikelihoodDemo``
 - :mod:`~elbolab.parts.asymmetry` — Part 2: forward vs reverse KL fits to a mixture
 - :mod:`~elbolab.parts.jensen` — Part 3: ``JensenInequalityDemo``, the ELBO gap identity
+- :mod:`~elbolab.parts.gradient_variance` — Part 4: gradient estimators against exact
+  gradients (variance, sticking the landing, IWAE-k signal-to-noise)
 - :mod:`~elbolab.parts.stability` — end of Part 4: the numerical stability map
 - :mod:`~elbolab.parts.two_forces` — Part 5: ``TwoForcesAnalysis``, the β-VAE trade-off
 """

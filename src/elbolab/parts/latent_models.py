@@ -158,16 +158,25 @@ class LinearGaussianModel(LatentGaussianModel):
     """x = Wz + b + σε with exact answers. ``seed`` draws the weights: W has entries
     N(0, 1/D)·``weight_scale`` so that WᵀW ≈ weight_scale²·I whatever D (each latent dimension
     carries a similar amount of information about x, and the posterior's KL from the prior
-    grows linearly in d); b has entries N(0, 0.25)."""
+    grows linearly in d); b has entries N(0, 0.25). With ``orthogonal=True`` W's columns are
+    orthogonal (the Q of W's QR factorization, column j scaled by ``weight_scale``·(1 + j/d)):
+    WᵀW is diagonal, so is the exact posterior, and a diagonal Gaussian q can equal it (the
+    setting where the "sticking the landing" gradient has zero variance)."""
 
     kind = "linear"
 
     def __init__(self, latent_dim: int = 2, data_dim: int = 10, noise_std: float = 1.0,
-                 seed: int = 0, *, weight_scale: float = 1.0) -> None:
+                 seed: int = 0, *, weight_scale: float = 1.0, orthogonal: bool = False) -> None:
         super().__init__(latent_dim, data_dim, noise_std)
         g = torch.Generator().manual_seed(seed)
         self.W = torch.randn(data_dim, latent_dim, generator=g, dtype=F64) * (
             weight_scale / math.sqrt(data_dim))
+        if orthogonal:
+            if latent_dim > data_dim:
+                raise ValueError(f"orthogonal=True needs latent_dim <= data_dim, got "
+                                 f"{latent_dim} > {data_dim}")
+            q, _ = torch.linalg.qr(self.W)
+            self.W = q * (weight_scale * (1 + torch.arange(latent_dim, dtype=F64) / latent_dim))
         self.b = torch.randn(data_dim, generator=g, dtype=F64) * 0.5
         self._gram = self.W.T @ self.W  # WᵀW (L, L)
 
@@ -243,6 +252,30 @@ class LinearGaussianModel(LatentGaussianModel):
         eye = torch.eye(self.latent_dim, dtype=F64)
         kl_prior = mvn_kl(q.mean, q.scale_tril, torch.zeros_like(q.mean), eye, validate=False)
         return self.expected_log_likelihood(x, q) - kl_prior
+
+    def exact_elbo_gradient(self, x: torch.Tensor, mu: torch.Tensor,
+                            logvar: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        r"""The exact gradient of ELBO(q) for q = N(mu, diag e^logvar) at one x (D,):
+        (∂/∂mu, ∂/∂logvar, ∂/∂b), each float64. With :math:`G = W^\top W`, :math:`v =
+        e^{\text{logvar}}`, :math:`r = x - W\mu - b`:
+
+        .. math:: \partial_\mu = W^\top r/\sigma^2 - \mu,\quad
+                  \partial_{\text{logvar}} = \tfrac12\big(1 - v\odot(1 +
+                  \operatorname{diag}G/\sigma^2)\big),\quad \partial_b = r/\sigma^2
+
+        (differentiate :meth:`exact_elbo`: the trace term ‖W diag(√v)‖²_F = Σ_j G_jj v_j and
+        the KL ½Σ(μ² + v − 1 − logvar)). The reference of :mod:`elbolab.gradients`."""
+        x, mu, logvar = (check_float_tensor(n, t).double() for n, t in
+                         (("x", x), ("mu", mu), ("logvar", logvar)))
+        if x.shape != (self.data_dim,) or mu.shape != (self.latent_dim,) or \
+                logvar.shape != mu.shape:
+            raise ValueError(f"x must be ({self.data_dim},) and mu, logvar ({self.latent_dim},); "
+                             f"got {list(x.shape)}, {list(mu.shape)}, {list(logvar.shape)}")
+        inv_s2 = math.exp(-self.noise_logvar)
+        resid = x - self.W @ mu - self.b
+        g_mu = self.W.T @ resid * inv_s2 - mu
+        g_lv = 0.5 * (1 - torch.exp(logvar) * (1 + torch.diagonal(self._gram) * inv_s2))
+        return g_mu, g_lv, resid * inv_s2
 
     def posterior_kl_from_prior(self, x: torch.Tensor) -> torch.Tensor:
         r"""KL(p(z|x) ‖ p(z)): by Chatterjee & Diaconis (2018), naive prior sampling needs

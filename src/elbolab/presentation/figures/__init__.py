@@ -4,6 +4,7 @@ writes it as PNG atomically."""
 
 from .diffusion import plot_ddpm_2d, plot_diffusion_testbed, plot_noise_schedules
 from .elbo import plot_iwae_vs_k, plot_reparameterization
+from .gradients import plot_gradient_variance, plot_snr_vs_k, plot_sticking_the_landing
 from .intractable import (
     plot_ess_collapse,
     plot_estimator_comparison,
@@ -39,13 +40,14 @@ from .two_forces import (
 
 __all__ = [
     "plot_beta_images", "plot_ddpm_2d", "plot_diffusion_testbed", "plot_elbo_gap_identity",
-    "plot_ess_collapse", "plot_estimator_comparison", "plot_iwae_vs_k", "plot_jensen_chords",
+    "plot_ess_collapse", "plot_estimator_comparison", "plot_gradient_variance",
+    "plot_iwae_vs_k", "plot_jensen_chords",
     "plot_jensen_gap_vs_spread", "plot_kl_asymmetry_heatmap", "plot_kl_asymmetry_pair",
     "plot_kl_monte_carlo", "plot_kl_per_dimension", "plot_latent_scatter",
     "plot_latent_traversals", "plot_learning_curves", "plot_mode_fits_1d", "plot_mode_fits_2d",
     "plot_naive_mc_error", "plot_noise_schedules", "plot_rate_distortion",
     "plot_rd_learning_curves", "plot_reconstructions", "plot_reparameterization",
-    "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_stability_map",
-    "plot_underflow",
+    "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_snr_vs_k",
+    "plot_stability_map", "plot_sticking_the_landing", "plot_underflow",
     "save_figure", "two_forces_figures",
 ]
