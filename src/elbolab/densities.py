@@ -200,7 +200,9 @@ def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor,
         lo_x, hi_x = finite_range("x", x)
         if lo_x < -1 or hi_x > 1:
             raise ValueError(f"x must be scaled to [-1, 1], got [{lo_x:.4g}, {hi_x:.4g}]")
-        check_floats(validate, x=x, mean=mean, logvar=logvar)
+        check_float_tensor("mean", mean)
+        check_float_tensor("logvar", logvar)
+        check_broadcastable(x=x, mean=mean, logvar=logvar)
     dtype = torch.promote_types(torch.promote_types(x.dtype, mean.dtype), logvar.dtype)
     x, mean, logvar = x.to(F64), mean.to(F64), logvar.to(F64)
     half = 1.0 / (bins - 1)

@@ -130,6 +130,10 @@ class DDPM(nn.Module):
         """(mean, logvar) of p_θ(x_{t−1}|x_t): a :data:`~elbolab.diffusion.ReverseModel`."""
         t = self.schedule.check_t(t)
         self._check_points("xt", xt, allow_empty=True)
+        return self._reverse(xt, t)
+
+    def _reverse(self, xt: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`reverse` without the checks, for the loops that made ``xt`` themselves."""
         eps = self.net(xt, t)
         return mean_from_eps(xt, t, eps, self.schedule), self.logvar[t].to(xt.dtype)
 
@@ -147,7 +151,7 @@ class DDPM(nn.Module):
             raise TypeError(f"dtype must be the network's {self._dtype()}, got {dtype}")
         x = torch.randn(n, dim, generator=generator, dtype=dtype)
         for t in range(self.schedule.T, 0, -1):
-            mean, logvar = self.reverse(x, t)
+            mean, logvar = self._reverse(x, t)
             if t > 1:
                 noise = torch.randn(x.shape, generator=generator, dtype=dtype)
                 x = mean + torch.exp(0.5 * logvar) * noise
@@ -159,7 +163,7 @@ class DDPM(nn.Module):
               decoder: str = "continuous") -> DiffusionBound:
         """Every term of the variational bound (:func:`~elbolab.diffusion.variational_bound`)."""
         self._check_points("x0", x0)
-        return variational_bound(x0, self.reverse, self.schedule, decoder=decoder,
+        return variational_bound(x0, self._reverse, self.schedule, decoder=decoder,
                                  generator=generator)
 
 
