@@ -44,6 +44,10 @@ derivative, as autograd computes it) and ``"dreg"``, the doubly reparameterized 
 L_k`; the decoder's gradient :math:`\sum_j\tilde w_j\nabla_\theta\log p_\theta(x, z_j)` is
 returned beside them when ``decoder_grad`` is given.
 
+For *training* (a batch of examples, one optimizer step), :func:`surrogate_objective` returns a
+per-example objective whose value is :math:`\mathcal L_k` and whose autograd gradient is one of
+:data:`TRAINING_GRADIENTS` (``"reparam"``: the total derivative; ``"stl"``; ``"dreg"``).
+
 The exact reference is the linear-Gaussian model of Part 1
 (:meth:`~elbolab.parts.latent_models.LinearGaussianModel.exact_elbo_gradient`).
 
@@ -54,6 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -64,11 +69,14 @@ from .checks import (
     check_count,
     check_float_tensor,
     check_generator,
+    check_number,
 )
+from .elbo import MAX_K
 
 EXPECTATION_ESTIMATORS = ("score", "score_loo", "reparam")
 ELBO_ESTIMATORS = ("score", "score_loo", "reparam", "stl", "analytic_kl")
 IWAE_ESTIMATORS = ("iwae", "dreg")
+TRAINING_GRADIENTS = ("reparam", "stl", "dreg")
 
 Field = Callable[[torch.Tensor], torch.Tensor]  # (n, d) -> (n,)
 
@@ -190,6 +198,88 @@ def iwae_gradient_samples(log_likelihood: Field, mu: torch.Tensor, logvar: torch
     return tuple(out)
 
 
+class Surrogate(NamedTuple):
+    """:func:`surrogate_objective`'s result, each (B,) in nats: the objective (differentiate
+    it), and the k-sample means of log p(x|z_j) and of log q(z_j|x) − log p(z_j), the Monte
+    Carlo reconstruction and KL (their difference is the mean one-sample ELBO)."""
+
+    objective: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
+                        mu: torch.Tensor, logvar: torch.Tensor, k: int = 1, *,
+                        gradient: str = "reparam", beta: float = 1.0,
+                        generator: torch.Generator | None = None,
+                        eps: torch.Tensor | None = None, validate: bool = True) -> Surrogate:
+    r"""The k-sample importance-weighted bound of a batch, as a differentiable objective whose
+    autograd gradient is the estimator ``gradient``:
+
+    .. math:: \mathcal L_k = \log\frac1k\sum_{j=1}^k w_j,\quad
+              \log w_j = \log p(x\mid z_j) + \beta\,[\log p(z_j) - \log q(z_j\mid x)],
+              \quad z_j = \mu + \sigma\odot\varepsilon_j
+
+    (Burda et al. 2015, Eq. 8; k = 1 is the one-sample ELBO with a Monte Carlo KL, and β ≠ 1
+    its β-weighted form, allowed only for k = 1). ``gradient``:
+
+    * ``"reparam"``: the total derivative (Burda et al.'s IWAE gradient; for k = 1 the
+      reparameterization gradient with a sampled KL);
+    * ``"stl"`` (k = 1 only): q's parameters held fixed inside log q, the path derivative of
+      Roeder, Wu & Duvenaud (2017, Eq. 8); for k > 1 that estimator is biased (Tucker et al.
+      2018, Sec. 3), hence refused;
+    * ``"dreg"``: the doubly reparameterized gradient (Tucker, Lawson, Gu & Maddison 2018,
+      Eq. 5): the encoder's gradient :math:`\sum_j\tilde w_j^2\,\partial\log w_j/\partial
+      z_j\;\partial z_j/\partial\phi` (q fixed inside log q), the decoder's unchanged
+      (:math:`\sum_j\tilde w_j\nabla_\theta\log p_\theta(x,z_j)`): one backward pass, the
+      z-gradient of row j scaled by :math:`\tilde w_j` (a hook on z).
+
+    ``log_likelihood(z)``: z (k, B, L) → log p(x|z) (k, B). ``mu``, ``logvar``: (B, L). Noise
+    from ``generator``, or ``eps`` (k, B, L). ``validate=False`` skips the argument checks
+    (the trainer's hot loop). Returns a :class:`Surrogate`; everything in nats."""
+    if validate:
+        check_callable("log_likelihood", log_likelihood)
+        check_choice("gradient", gradient, TRAINING_GRADIENTS)
+        check_count("k", k, maximum=MAX_K)
+        check_number("beta", beta, minimum=0.0)
+        check_float_tensor("mu", mu)
+        check_float_tensor("logvar", logvar)
+        if mu.dim() != 2 or mu.shape != logvar.shape:
+            raise ValueError(f"mu and logvar must both be (B, L), got {list(mu.shape)} and "
+                             f"{list(logvar.shape)}")
+        check_generator("generator", generator)
+        if gradient == "stl" and k != 1:
+            raise ValueError("gradient='stl' is unbiased only for k = 1 (the ELBO): for the "
+                             "importance-weighted bound it is biased (Tucker et al. 2018); "
+                             "use gradient='dreg'")
+        if beta != 1.0 and k != 1:
+            raise ValueError(f"beta must be 1 for the importance-weighted bound (k = {k}), "
+                             f"got {beta}: weighting its KL has no meaning")
+        if eps is not None:
+            check_float_tensor("eps", eps)
+            if eps.shape != (k, *mu.shape):
+                raise ValueError(f"eps must be (k, B, L) = {[k, *mu.shape]}, got "
+                                 f"{list(eps.shape)}")
+    if eps is None:
+        eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * eps
+    # log q(z|x) − log p(z), summed over latents: with q's parameters live (the total
+    # derivative) or held fixed (the path derivative: STL, DReG); log 2π cancels
+    if gradient == "reparam":
+        log_q = -0.5 * (eps * eps + logvar)
+    else:
+        log_q = -0.5 * (torch.square((z - mu.detach()) / std.detach()) + logvar.detach())
+    kl = (log_q + 0.5 * z * z).sum(-1)  # (k, B)
+    rec = log_likelihood(z)
+    log_w = rec - beta * kl
+    if gradient == "dreg" and z.requires_grad:
+        w = torch.softmax(log_w.detach(), dim=0).unsqueeze(-1)  # w̃_j, (k, B, 1)
+        z.register_hook(lambda g: g * w)
+    objective = torch.logsumexp(log_w, dim=0) - math.log(k)
+    return Surrogate(objective, rec.mean(0), kl.mean(0))
+
+
 def signal_to_noise(samples: torch.Tensor) -> torch.Tensor:
     """|mean| / std of per-sample gradient estimates (n, P) → (P,): Rainforth et al. (2018)'s
     SNR of one estimate."""
@@ -200,5 +290,6 @@ def signal_to_noise(samples: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["ELBO_ESTIMATORS", "EXPECTATION_ESTIMATORS", "IWAE_ESTIMATORS",
-           "elbo_gradient_samples", "expectation_gradient_samples", "iwae_gradient_samples",
-           "signal_to_noise"]
+           "TRAINING_GRADIENTS", "Surrogate", "elbo_gradient_samples",
+           "expectation_gradient_samples", "iwae_gradient_samples", "signal_to_noise",
+           "surrogate_objective"]

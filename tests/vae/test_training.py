@@ -179,7 +179,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     )
     assert rc == 0
     out = capsys.readouterr().out
-    assert "test loss (−ELBO)" in out
+    assert "test −ELBO" in out
     for f in ("learning_curves", "reconstructions", "samples", "latent"):
         assert (run / "figures" / f"{f}.png").exists()
     rc = main(

@@ -137,32 +137,37 @@ def _train(args: argparse.Namespace, cfg) -> int:
     model, hist, data = result.model, result.history, trainer.data
     figs = trainer.out_dir / "figures"
     save_figure(plot_learning_curves(hist, title=f"{cfg.preset} on {data.name}"),
-                figs / "learning_curves.png")
+                figs / "learning_curves.png", close=True)
     x = data.test_x[:16]
     save_figure(plot_reconstructions(x.cpu().numpy(), reconstruct(model, x).cpu().numpy(),
-                                     data.image_shape), figs / "reconstructions.png")
+                                     data.image_shape), figs / "reconstructions.png", close=True)
     gen = torch.Generator(device=trainer.device).manual_seed(cfg.seed)
     save_figure(plot_samples(sample_prior(model, 50, trainer.spec.latent, gen).cpu().numpy(),
-                             data.image_shape), figs / "samples.png")
+                             data.image_shape), figs / "samples.png", close=True)
     if trainer.spec.latent == 2:
         with torch.no_grad():
             mu = torch.cat([model.encoder(b)[0] for b in data.test_x.split(1000)])
         save_figure(plot_latent_scatter(mu.cpu().numpy(), data.test_labels.numpy()),
-                    figs / "latent.png")
+                    figs / "latent.png", close=True)
     last = hist[-1]
     secs = [h["train_seconds"] for h in hist]
     print(f"\ntrained {cfg.preset} on {data.name} ({len(data.train_x):,} images, "
           f"{trainer.device})")
+    bound = ([(f"test −L_{cfg.k} (the IWAE bound trained)", f"{-last['test_iwae']:.2f} nats")]
+             if "test_iwae" in last else [])
     print(_table([
         ("epochs", f"{last['epoch']}" + (f" (resumed at {result.resumed_from})"
                                          if result.resumed_from else "")),
-        ("test loss (−ELBO)", f"{last['test_loss']:.2f} nats"),
+        ("objective", f"{cfg.objective.kind}" + (f", k = {cfg.k}" if cfg.k > 1 else "")
+         + f", {cfg.gradient} gradient"),
+        *bound,
+        ("test −ELBO", f"{-last['test_elbo']:.2f} nats"),
         ("test E[log p(x|z)]", f"{last['test_reconstruction']:.2f} nats"),
         ("test KL", f"{last['test_kl']:.2f} nats"),
         ("train objective", f"{last['train_loss']:.2f} nats (the loss minimized, averaged over "
                             "the last epoch's minibatches while the model moved: the −ELBO "
-                            "only for β = 1 without warm-up, free bits or capacity; not the "
-                            "test −ELBO's measure)"),
+                            "only for β = 1 without warm-up, free bits, capacity or iwae; "
+                            "not a test measure)"),
         ("epoch time (median)", f"{sorted(secs)[len(secs) // 2]:.2f} s"),
         ("training time", f"{sum(secs):.1f} s"),
         ("run folder", str(trainer.out_dir)),
@@ -298,10 +303,11 @@ def _sweep(args: argparse.Namespace, cfg, grid, out) -> int:
             + "\n\n## Every trial\n\n" + trials_markdown(result.trials))
     atomic_write_text(out / "sweep.md", text + "\n")
     if rows:
-        save_figure(plot_rate_distortion_grid(rows), out / "figures" / "grid_rate_distortion.png")
+        save_figure(plot_rate_distortion_grid(rows), out / "figures" / "grid_rate_distortion.png",
+                    close=True)
     for res in kept:  # the one trial's own figures, models and images included
         for name, fig in two_forces_figures(res, res.pictures(seed=cfg.seed)).items():
-            save_figure(fig, out / "figures" / f"{name}.png")
+            save_figure(fig, out / "figures" / f"{name}.png", close=True)
     print(aggregate_markdown(rows))
     print()
     n_trials = len(result.trials) + len(result.failed)

@@ -32,6 +32,8 @@ RUN_FILES = (CONFIG, CHECKPOINT, INTERRUPTED, "metrics.jsonl", "metrics.csv")
 RUN_FOLDERS = ("figures",)
 # TrainConfig fields that may change when a run is continued
 RESUMABLE_CHANGES = ("epochs", "max_minutes", "device")
+# TrainConfig fields added after runs were saved without them, with the value those runs had
+ADDED_SETTINGS = {"k": 1, "gradient": "reparam"}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
@@ -61,7 +63,8 @@ def check_same_config(saved: dict, config: dict, source: str | Path) -> None:
     """Raise ``ValueError`` naming the differences if ``config`` (a TrainConfig as a dict)
     differs from the ``saved`` one in anything but :data:`RESUMABLE_CHANGES`."""
     mine = {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
-    saved = {k: v for k, v in saved.items() if k in mine}
+    saved = {**{k: v for k, v in ADDED_SETTINGS.items() if k in mine},
+             **{k: v for k, v in saved.items() if k in mine}}
     if saved != mine:
         diff = {k: (saved.get(k), mine.get(k)) for k in mine if saved.get(k) != mine.get(k)}
         raise ValueError(f"{source} was written by a different configuration "

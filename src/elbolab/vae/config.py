@@ -27,6 +27,7 @@ from ..checks import (
     check_setting_number,
 )
 from ..elbo import MAX_K
+from ..gradients import TRAINING_GRADIENTS
 from .data import BINARIZE, DATASETS
 from .device import DEVICE_CHOICES, check_device_setting
 from .models import ACTIVATIONS, LIKELIHOODS, PRESETS
@@ -105,11 +106,24 @@ class TrainConfig:
                                        "float32", choices=PRECISIONS)
     objective: Objective | str | dict = option(help="how the KL term is weighted",
                                                factory=Objective)
+    k: int = option(1, "importance samples per example in the training objective (--objective "
+                       "iwae; 1 otherwise)")
+    gradient: str = option(
+        "reparam", "gradient estimator: reparam (pathwise, analytic KL for the ELBO), stl "
+        "(sticking the landing, --objective beta) or dreg (doubly reparameterized, --objective "
+        "iwae)", choices=TRAINING_GRADIENTS)
 
     def __post_init__(self) -> None:
         self.objective = _as_objective(self.objective)
         check_setting_choice("dataset", self.dataset, DATASETS)
         check_setting_choice("preset", self.preset, tuple(PRESETS))
+        check_setting_choice("gradient", self.gradient, TRAINING_GRADIENTS)
+        check_setting_count("k", self.k, maximum=MAX_K)
+        check_estimator_setting(self.objective.kind, self.k, self.gradient, self.beta)
+        if self.backward == "explicit" and uses_surrogate(self.objective.kind, self.gradient):
+            raise ConfigError("backward", f"explicit writes out the analytic-KL ELBO's gradient; "
+                                          f"--objective {self.objective.kind} with --gradient "
+                                          f"{self.gradient} trains through autograd (use auto)")
         check_setting_choice("likelihood", self.likelihood, LIKELIHOODS)
         check_setting_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_setting_choice("backward", self.backward, BACKWARDS)
@@ -133,6 +147,36 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_estimator_setting(objective: str, k: int, gradient: str, beta: float) -> None:
+    """Refuse the combinations of objective, k and gradient estimator that do not apply, with a
+    :class:`ConfigError` naming the option: k > 1 without the iwae objective; ``stl`` with
+    anything but the plain β-ELBO (with k > 1 it is biased, Tucker et al. 2018; the other KL
+    weightings need the analytic KL per latent unit); ``dreg`` without the iwae objective (for
+    k = 1 it is ``stl``); β ≠ 1 with the iwae objective."""
+    if k != 1 and objective != "iwae":
+        raise ConfigError("k", f"is the iwae objective's sample count: with --objective "
+                               f"{objective} it must be 1, got {k}")
+    if gradient == "stl" and objective != "beta":
+        why = ("for the importance-weighted bound it is biased (Tucker et al. 2018): use dreg"
+               if objective == "iwae" else
+               f"--objective {objective} weights the analytic KL, which stl replaces by a "
+               f"sampled one")
+        raise ConfigError("gradient", f"stl (sticking the landing) applies to --objective beta "
+                                      f"only: {why}")
+    if gradient == "dreg" and objective != "iwae":
+        raise ConfigError("gradient", "dreg applies to --objective iwae only (for the ELBO, "
+                                      "k = 1, it is stl)")
+    if objective == "iwae" and beta != 1.0:
+        raise ConfigError("beta", f"must be 1 with --objective iwae (the bound has no KL "
+                                  f"weight), got {beta:g}")
+
+
+def uses_surrogate(objective: str, gradient: str) -> bool:
+    """Whether a run trains through :func:`~elbolab.gradients.surrogate_objective` (the iwae
+    objective or a path-derivative estimator) instead of the analytic-KL ELBO."""
+    return objective == "iwae" or gradient != "reparam"
 
 
 def resolve_binarize(binarize: str, likelihood: str) -> str:
@@ -202,6 +246,10 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         self.objective = _as_objective(self.objective)
+        if self.objective.kind == "iwae":
+            raise ConfigError("objective", "iwae trains one model on the importance-weighted "
+                                           "bound (elbolab train); a sweep weights the KL of "
+                                           "the ELBO by β")
         self.betas, self.hidden = tuple(self.betas), tuple(self.hidden)
         if not self.betas:
             raise ConfigError("betas", "must name at least one β value")
@@ -253,5 +301,5 @@ class EvaluateConfig:
 
 
 __all__ = ["BACKWARDS", "LR_SCHEDULES", "MAX_K", "PRECISIONS", "EvaluateConfig", "SweepConfig",
-           "TrainConfig", "compute_dtype", "is_normalized_likelihood", "learning_rate", "option",
-           "resolve_binarize"]
+           "TrainConfig", "check_estimator_setting", "compute_dtype", "is_normalized_likelihood",
+           "learning_rate", "option", "resolve_binarize", "uses_surrogate"]

@@ -9,7 +9,10 @@ Per example the loss is :math:`D + \text{penalty}(\mathrm{KL})`, D the distortio
 - ``free_bits``: β·Σ_j max(λ, KL_j), KL_j the batch-mean KL of latent dimension j (Kingma et
   al. 2016, Eq. 15): no pressure on a unit below λ nats;
 - ``capacity``: γ·|KL − C(step)|, C rising linearly from 0 to ``capacity`` nats over
-  ``capacity_steps`` (Burgess et al. 2018); β is not used.
+  ``capacity_steps`` (Burgess et al. 2018); β is not used;
+- ``iwae``: not a KL weighting but the k-sample importance-weighted bound itself (Burda et al.
+  2015), with k and the gradient estimator set by the train config (``--k``, ``--gradient``;
+  :func:`elbolab.gradients.surrogate_objective`); β must be 1.
 
 The gradient treats the weights as constants of the batch, so each option is "β per latent
 dimension": :meth:`Objective.kl_weights` returns them, with the penalty's value.
@@ -23,7 +26,7 @@ import torch
 
 from ..checks import check_setting_choice, check_setting_count, check_setting_number
 
-OBJECTIVES = ("beta", "warmup", "free_bits", "capacity")
+OBJECTIVES = ("beta", "warmup", "free_bits", "capacity", "iwae")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Objective:
         the distortion, so distortion + penalty is the training loss. ``step`` ≥ 0."""
         if step < 0:
             raise ValueError(f"step must be >= 0 (optimizer steps so far), got {step}")
+        if self.kind == "iwae":
+            raise ValueError("the iwae objective has no KL weights: it is the importance-"
+                             "weighted bound (elbolab.gradients.surrogate_objective)")
         b = betas.to(kl_dims).view(-1, 1)  # (K, 1)
         kl = kl_dims.sum(-1)
         if self.kind == "beta":

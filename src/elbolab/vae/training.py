@@ -27,6 +27,7 @@ import torch
 
 from .. import __version__
 from ..elbo import ELBOFramework
+from ..gradients import surrogate_objective
 from ..io import atomic_write_json, folder_lock
 from ..kl import standard_normal_kl_per_dim
 from . import backprop
@@ -40,10 +41,10 @@ from .checkpoint import (
     save_checkpoint,
     write_metrics,
 )
-from .config import TrainConfig, compute_dtype, learning_rate
+from .config import TrainConfig, compute_dtype, learning_rate, uses_surrogate
 from .data import DATASETS, ImageData, binarize, binarize_split, load_dataset
 from .device import resolve_device
-from .evaluation import evaluate_elbo
+from .evaluation import evaluate_elbo, iwae_per_example
 from .models import ModelSpec, build_model, preset_spec
 from .objectives import Objective
 
@@ -167,12 +168,14 @@ class Trainer:
         self.log = log or (lambda s: None)
         self.device = resolve_device(config.device)
         self.data, self.spec, self.model = data, spec, model
+        # the iwae objective and the path-derivative estimators train through autograd
+        self.surrogate = uses_surrogate(cfg.objective.kind, cfg.gradient)
         if cfg.backward == "explicit" and not backprop.supports(self.model):
             raise ValueError(f"backward='explicit' supports MLP models with ReLU or tanh, not "
                              f"arch={self.spec.arch!r} with {self.spec.activation!r}; use "
                              f"'autograd'")
         self.explicit = cfg.backward == "explicit" or (
-            cfg.backward == "auto" and self.device.type == "cpu"
+            cfg.backward == "auto" and self.device.type == "cpu" and not self.surrogate
             and backprop.supports(self.model))
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.opt = self._make_optimizer()
@@ -226,10 +229,20 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------------
     def _objective(self, x: torch.Tensor, generator: torch.Generator | None):
+        """(loss = −objective's batch mean, reconstruction sum, KL sum) of one batch, through
+        autograd: the analytic-KL β-ELBO, or :func:`~elbolab.gradients.surrogate_objective`
+        (the k-sample bound with the config's gradient estimator)."""
+        cfg, model = self.config, self.model
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.compute_dtype is not None):
-            res = self.model.compute_elbo(x, generator=generator)
-        objective = res.reconstruction - self.config.beta * res.kl
+            if self.surrogate:
+                mu, logvar = model._encode(x)
+                res = surrogate_objective(lambda z: model._log_likelihood(x, z), mu.float(),
+                                          logvar.float(), cfg.k, gradient=cfg.gradient,
+                                          beta=cfg.beta, generator=generator, validate=False)
+                return -res.objective.mean(), res.reconstruction.sum(), res.kl.sum()
+            res = model.compute_elbo(x, generator=generator)
+        objective = res.reconstruction - cfg.beta * res.kl
         return -objective.mean(), res.reconstruction.sum(), res.kl.sum()
 
     def _objective_step(self, x: torch.Tensor):
@@ -261,7 +274,7 @@ class Trainer:
         return len(x) * penalty["value"] - rec, rec, kl_dims.sum()
 
     def _eager_step(self, x: torch.Tensor):
-        if self.objective.kind != "beta":
+        if self.objective.kind not in ("beta", "iwae"):
             return self._objective_step(x)
         if self.explicit:
             out = backprop.elbo_gradients(self.model, x, beta=self.config.beta,
@@ -311,7 +324,7 @@ class Trainer:
         try:
             perm = torch.randperm(len(x_all), generator=self.gen, device=self.device)
             use_graph = (self.device.type == "cuda" and cfg.cuda_graph and not self.explicit
-                         and self.objective.kind == "beta")
+                         and self.objective.kind in ("beta", "iwae"))
             # a captured graph has one batch shape: the ragged last batch is dropped (the data
             # are reshuffled every epoch, so every example is still used)
             n_batches = len(x_all) // bs if use_graph else math.ceil(len(x_all) / bs)
@@ -365,10 +378,18 @@ class Trainer:
             clock.stop()
 
     def _evaluate(self) -> dict:
+        """The test ELBO (analytic KL, one z per image); with the iwae objective also the test
+        bound it trains, L_k with the run's k (``test_iwae``), and then ``test_loss`` is −L_k."""
         ev = evaluate_elbo(self.model, self.test_x,
                            generator=torch.Generator(device=self.device).manual_seed(12345))
-        return {"test_elbo": ev["elbo"], "test_reconstruction": ev["reconstruction"],
-                "test_kl": ev["kl"], "test_loss": -ev["elbo"]}
+        row = {"test_elbo": ev["elbo"], "test_reconstruction": ev["reconstruction"],
+               "test_kl": ev["kl"], "test_loss": -ev["elbo"]}
+        if self.objective.kind == "iwae":
+            gen = torch.Generator(device=self.device).manual_seed(12346)
+            bound = iwae_per_example(self.model, self.test_x, self.config.k, batch_size=500,
+                                     chunk_size=min(self.config.k, 100), generator=gen)
+            row.update(test_iwae=bound.double().mean().item(), test_loss=-bound.mean().item())
+        return row
 
     # -- checkpoints ----------------------------------------------------------------------------
     def _save(self, path: Path, epoch: int, history: list[dict], **extra) -> None:

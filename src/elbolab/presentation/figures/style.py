@@ -30,10 +30,14 @@ COLORS = {"p": "#1f5fa8", "q": "#d1495b", "mc": "#1f5fa8", "exact": "#2a2a2a",
           "band": "#8fb3de", "accent": "#e09f3e", "ok": "#3c8d5a"}
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str]) -> str:
-    """Save ``fig`` as a PNG at ``path`` (temp file + rename); returns the path."""
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, close: bool = False) -> str:
+    """Save ``fig`` as a PNG at ``path`` (temp file + rename); returns the path. ``close``:
+    then release it from pyplot (commands that only write files; the notebook shows its
+    figures after saving them)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
+    if close:
+        plt.close(fig)
     return os.fspath(path)
 
 
@@ -56,9 +60,6 @@ def image_grid(images: np.ndarray, shape: tuple[int, int], ncol: int) -> np.ndar
         canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = \
             img.reshape(h, w)
     return canvas
-
-
-__all__ = ["STYLE", "COLORS", "save_figure"]
 
 
 __all__ = ["COLORS", "STYLE", "beta_colors", "dim_colors", "image_grid", "save_figure"]
