@@ -178,7 +178,7 @@ PASS = "values pass through unchecked: "  # a documented promise that holds for 
 
 
 def probes() -> list[Probe]:  # noqa: C901 - one table
-    from elbolab import densities, elbo, estimators, kl, mixture, variational
+    from elbolab import densities, elbo, estimators, gradients, kl, mixture, variational
     from elbolab.diffusion import ddpm, process, schedules, testbed
     from elbolab.vae import data
 
@@ -317,6 +317,27 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
     add("ELBOFramework.reparameterize", lambda mu, logvar: framework().reparameterize(
         mu, logvar), lambda: dict(mu=_t(4, 2), logvar=_t(4, 2, seed=1)),
         dict(mu="F", logvar="F"))
+    # gradients: estimators of ∇ E_q[f], ∇ ELBO, ∇ L_k and the training surrogate
+    sq = lambda z: (z * z).sum(-1)  # noqa: E731
+    add("expectation_gradient_samples", gradients.expectation_gradient_samples,
+        lambda: dict(f=sq, mu=_t(3), logvar=_t(3, seed=1), n=16, estimator="reparam",
+                     generator=torch.Generator()),
+        dict(f="C", mu="Fx", logvar="Fx", n="N", estimator="S", generator="G"))
+    add("elbo_gradient_samples", gradients.elbo_gradient_samples,
+        lambda: dict(log_likelihood=lambda z: -sq(z - 1), mu=_t(3), logvar=_t(3, seed=1), n=16,
+                     estimator="stl", generator=torch.Generator()),
+        dict(log_likelihood="C", mu="Fx", logvar="Fx", n="N", estimator="S", generator="G"))
+    add("iwae_gradient_samples", gradients.iwae_gradient_samples,
+        lambda: dict(log_likelihood=lambda z: -sq(z - 1), mu=_t(3), logvar=_t(3, seed=1), k=4,
+                     n=8, estimator="dreg", generator=torch.Generator()),
+        dict(log_likelihood="C", mu="Fx", logvar="Fx", k="N", n="N", estimator="S",
+             generator="G"))
+    add("signal_to_noise", gradients.signal_to_noise, lambda: dict(samples=_t(16, 3)),
+        dict(samples="F"))
+    add("surrogate_objective", gradients.surrogate_objective,
+        lambda: dict(log_likelihood=lambda z: -sq(z - 1), mu=_t(4, 3), logvar=_t(4, 3, seed=1),
+                     k=4, gradient="dreg", generator=torch.Generator()),
+        dict(log_likelihood="C", mu="Fx", logvar="Fx", k="N", gradient="S", generator="G"))
     # mixture
     mix = lambda: dict(weights=torch.tensor([0.3, 0.7], dtype=torch.float64),  # noqa: E731
                        means=_t(2, 2), stds=_t(2, 2, lo=0.5, hi=1.5, seed=1))

@@ -198,6 +198,83 @@ def snr_vs_k(ks=(1, 4, 16, 64, 256), n: int = 2000, d: int = 2, seed: int = 0,
                     slope_se)
 
 
-__all__ = ["LandingSweep", "SnrSweep", "Unbiasedness", "VarianceSweep", "elbo_unbiasedness",
-           "linear_problem", "snr_vs_k", "stl_vs_distance", "variance_vs_dimension",
+@dataclass
+class VAEGradientVariance:
+    r"""The ELBO estimators on a trained VAE, per test image, with respect to q(z|x)'s
+    parameters (μ, logvar: what the encoder's weights receive through the chain rule).
+
+    ``variance[e]`` (images,): the total variance of one estimate, the trace of its covariance
+    :math:`\mathbb E\lVert g-\bar g\rVert^2` over the 2L parameters; ``variance_se[e]`` its
+    standard error (of the mean of the squared deviations). ``max_abs_z[e]``: the largest |z|
+    of the estimator's mean against the reference over all images and parameters, each z with
+    the standard errors of both means; ``z_threshold``: the two-sided Bonferroni bound for
+    that many comparisons at a family-wise false-alarm rate of 1e-3. The reference is the mean
+    of ``n_ref`` analytic-KL estimates of the same gradient: ``reference`` (images, 2L),
+    (∂/∂μ, ∂/∂logvar), with its standard error ``reference_se``."""
+
+    estimators: tuple[str, ...]
+    variance: dict[str, np.ndarray]
+    variance_se: dict[str, np.ndarray]
+    max_abs_z: dict[str, float]
+    z_threshold: float
+    n: int
+    n_ref: int
+    params: int
+    reference: np.ndarray
+    reference_se: np.ndarray
+
+
+def bonferroni_z(comparisons: int, alpha: float = 1e-3) -> float:
+    """The |z| that ``comparisons`` two-sided normal tests must all stay under for a
+    family-wise false-alarm probability ``alpha``: Φ⁻¹(1 − α / (2·comparisons))."""
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / (2 * comparisons)))
+
+
+def vae_gradient_variance(model, x: torch.Tensor, *, n: int = 1000, n_ref: int = 10_000,
+                          estimators: tuple[str, ...] = ELBO_ESTIMATORS,
+                          seed: int = 0) -> VAEGradientVariance:
+    """Every ELBO estimator of :mod:`elbolab.gradients` on a trained
+    :class:`~elbolab.elbo.ELBOFramework` (any likelihood), for each image of ``x`` (N, D): n
+    one-sample estimates each, held against a large-sample reference (there is no exact
+    gradient here). Run it on a float64 copy of the model for clean variances."""
+    with torch.no_grad():
+        mus, logvars = model.encoder(x)
+    var = {e: [] for e in estimators}
+    var_se = {e: [] for e in estimators}
+    worst = dict.fromkeys(estimators, 0.0)
+    refs, ref_ses = [], []
+    for i in range(len(x)):
+        xi = x[i:i + 1]
+
+        def log_lik(z, xi=xi):  # (m, L) -> (m,)
+            return model._log_likelihood(xi, z[:, None, :])[:, 0]
+
+        def draws(est: str, m: int, offset: int, mu=mus[i], lv=logvars[i], i=i) -> torch.Tensor:
+            gen = torch.Generator(device=x.device).manual_seed(seed + 1000 * i + offset)
+            return torch.cat(elbo_gradient_samples(log_lik, mu, lv, m, estimator=est,
+                                                   generator=gen), dim=1).double()
+
+        ref = draws("analytic_kl", n_ref, 999)
+        ref_mean, ref_se = ref.mean(0), ref.std(0, correction=1) / math.sqrt(n_ref)
+        refs.append(ref_mean.cpu().numpy())
+        ref_ses.append(ref_se.cpu().numpy())
+        for j, est in enumerate(estimators):
+            g = draws(est, n, j)
+            sq = (g - g.mean(0)).square().sum(1) * n / (n - 1)  # unbiased trace, per draw
+            var[est].append(sq.mean().item())
+            var_se[est].append(sq.std(correction=1).item() / math.sqrt(n))
+            se = (g.std(0, correction=1).square() / n + ref_se.square()).sqrt()
+            worst[est] = max(worst[est], ((g.mean(0) - ref_mean).abs() / se).max().item())
+    params = 2 * mus.shape[1]
+    return VAEGradientVariance(tuple(estimators), {e: np.array(v) for e, v in var.items()},
+                               {e: np.array(v) for e, v in var_se.items()}, worst,
+                               bonferroni_z(len(x) * params * len(estimators)), n, n_ref, params,
+                               np.array(refs), np.array(ref_ses))
+
+
+__all__ = ["LandingSweep", "SnrSweep", "Unbiasedness", "VAEGradientVariance", "VarianceSweep",
+           "bonferroni_z", "elbo_unbiasedness", "linear_problem", "snr_vs_k",
+           "stl_vs_distance", "vae_gradient_variance", "variance_vs_dimension",
            "variance_vs_sigma"]

@@ -108,5 +108,34 @@ def plot_latent_scatter(z: np.ndarray, labels: np.ndarray) -> Figure:
     return fig
 
 
-__all__ = ["plot_learning_curves", "plot_runs_compared", "plot_reconstructions", "plot_samples",
-           "plot_latent_scatter"]
+def plot_bounds_by_objective(bounds: dict[str, dict[str, tuple[float, float]]]) -> Figure:
+    """Test bounds of models trained with different objectives: ``bounds[model][bound] =
+    (mean, standard error)`` in nats per image (e.g. ELBO, L_5, IWAE-k log p(x)); one group of
+    bars per model, the same bounds in the same colours."""
+    models = list(bounds)
+    names = list(bounds[models[0]])
+    colors = [COLORS["q"], COLORS["accent"], COLORS["mc"], COLORS["ok"]]
+    width = 0.8 / len(names)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.5, 3.9), layout="constrained")
+        lo = min(m - 3 * se for b in bounds.values() for m, se in b.values())
+        hi = max(m + 3 * se for b in bounds.values() for m, se in b.values())
+        for j, (name, c) in enumerate(zip(names, colors, strict=False)):
+            xs = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
+            means = [bounds[m][name][0] for m in models]
+            ax.bar(xs, [v - lo + 0.1 * (hi - lo) for v in means], width * 0.9,
+                   bottom=lo - 0.1 * (hi - lo), color=c, label=name,
+                   yerr=[bounds[m][name][1] for m in models], capsize=3)
+            for x, v in zip(xs, means, strict=True):
+                ax.annotate(f"{v:.1f}", (x, v), xytext=(0, 3), textcoords="offset points",
+                            ha="center", fontsize=7)
+        ax.set_xticks(range(len(models)), models)
+        ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.15 * (hi - lo))
+        ax.set_ylabel("nats per test image (higher is better)")
+        ax.set_title("Each model's test bounds: trained on the ELBO or on the IWAE bound")
+        fig.legend(fontsize=8, loc="outside lower center", ncols=len(names))
+    return fig
+
+
+__all__ = ["plot_bounds_by_objective", "plot_latent_scatter", "plot_learning_curves",
+           "plot_reconstructions", "plot_runs_compared", "plot_samples"]
