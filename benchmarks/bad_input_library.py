@@ -178,7 +178,7 @@ PASS = "values pass through unchecked: "  # a documented promise that holds for 
 
 
 def probes() -> list[Probe]:  # noqa: C901 - one table
-    from elbolab import densities, elbo, estimators, gradients, kl, mixture, variational
+    from elbolab import ais, densities, elbo, estimators, gradients, kl, mixture, variational
     from elbolab.diffusion import ddpm, process, schedules, testbed
     from elbolab.vae import data
 
@@ -338,6 +338,17 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
         lambda: dict(log_likelihood=lambda z: -sq(z - 1), mu=_t(4, 3), logvar=_t(4, 3, seed=1),
                      k=4, gradient="dreg", generator=torch.Generator()),
         dict(log_likelihood="C", mu="Fx", logvar="Fx", k="N", gradient="S", generator="G"))
+    # annealed importance sampling
+    add("sigmoid_schedule", ais.sigmoid_schedule, lambda: dict(steps=10, delta=4.0),
+        dict(steps="N", delta="R"))
+    add("annealed_importance_sampling", ais.annealed_importance_sampling,
+        lambda: dict(log_likelihood=lambda z: -sq(z - 1), z0=_t(3, 2, 2),
+                     betas=ais.sigmoid_schedule(5), step_size=0.1, leapfrog=2,
+                     generator=torch.Generator()),
+        dict(log_likelihood="C", z0="F", betas="F", step_size="R", leapfrog="N",
+             generator="G"),
+        documented={("z0", "shape"): "any (chains, *batch, L) is a valid shape: the "
+                    "log-likelihood decides which fit its data"})
     # mixture
     mix = lambda: dict(weights=torch.tensor([0.3, 0.7], dtype=torch.float64),  # noqa: E731
                        means=_t(2, 2), stds=_t(2, 2, lo=0.5, hi=1.5, seed=1))

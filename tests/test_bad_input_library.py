@@ -36,7 +36,8 @@ def test_the_table_covers_every_public_callable_it_promises():
     for expected in ("gaussian_kl", "iwae_bound", "ELBOFramework.iwae_bound", "q_sample",
                      "GaussianTestBed.reverse", "train_ddpm", "parse_idx", "load_dataset",
                      "streaming_log_mean_exp", "fit_diagonal_gaussian", "surrogate_objective",
-                     "iwae_gradient_samples", "elbo_gradient_samples"):
+                     "iwae_gradient_samples", "elbo_gradient_samples",
+                     "annealed_importance_sampling"):
         assert expected in names
 
 

@@ -1,7 +1,10 @@
 """Evaluation helpers on constructed cases with known answers."""
 
+import math
+
 import pytest
 import torch
+from conftest import HAVE_MNIST, SHARED
 
 from elbolab.vae.evaluation import active_units
 
@@ -35,3 +38,31 @@ def test_iwae_progress_bar_counts_every_image(capsys):
     torch.testing.assert_close(quiet, shown, rtol=0, atol=0)  # the bar changes nothing
     err = capsys.readouterr().err
     assert "IWAE-5" in err and "7/7" in err
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found")
+def test_cli_evaluates_by_ais_with_a_summary_and_refuses_bad_settings(tmp_path, capsys):
+    import json
+
+    from elbolab.presentation.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--train-subset", "500", "--test-subset", "20",
+                 "--data-dir", str(SHARED), "--device", "cpu", "--out", str(run),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--method", "ais", "--ais-steps", "30", "--chains", "4",
+                 "--leapfrog", "3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "AIS, 30 steps x 4 chains" in out and "HMC acceptance" in out and "seconds" in out
+    ais = json.loads((run / "evaluation_ais30.json").read_text())
+    assert ais["method"] == "ais" and ais["n"] == 20 and 0 < ais["acceptance"] <= 1
+    # every AIS increment is (β_t − β_{t−1})·log p(x|z) <= 0 for binary images: log_w <= 0
+    assert math.isfinite(ais["log_px"]) and ais["log_px"] <= 0
+    for bad in (["--method", "mcmc"], ["--ais-steps", "0"], ["--chains", "-1"]):
+        try:  # argparse exits on a choice it does not know; the config check returns 2
+            rc = main(["evaluate", str(run), *bad])
+        except SystemExit as exc:
+            rc = exc.code
+        assert rc == 2
+        assert bad[0] in capsys.readouterr().err

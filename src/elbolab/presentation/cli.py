@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from .. import __version__
 
@@ -183,7 +184,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..vae.checkpoint import load_run
     from ..vae.config import EvaluateConfig, is_normalized_likelihood
     from ..vae.data import DataError, binarize_test_set, load_dataset
-    from ..vae.evaluation import bits_per_dim, evaluate_elbo, evaluate_log_likelihood
+    from ..vae.evaluation import (
+        bits_per_dim,
+        evaluate_elbo,
+        evaluate_log_likelihood,
+        evaluate_log_likelihood_ais,
+    )
     from .options import config_from_args
 
     try:
@@ -205,25 +211,39 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         x = binarize_test_set(x, cfg["seed"])
     gen = torch.Generator(device=dev).manual_seed(opts.seed)
     elbo = evaluate_elbo(model, x, generator=gen)
-    ll = evaluate_log_likelihood(model, x, opts.k, batch_size=opts.batch_size,
-                                 chunk_size=opts.chunk_size, generator=gen,
-                                 progress=not args.no_progress)
+    t0 = time.perf_counter()
+    if opts.method == "ais":
+        ll = evaluate_log_likelihood_ais(model, x, steps=opts.ais_steps, chains=opts.chains,
+                                         leapfrog=opts.leapfrog, batch_size=opts.batch_size,
+                                         generator=gen, progress=not args.no_progress)
+        tag, label = f"ais{opts.ais_steps}", f"AIS, {opts.ais_steps} steps x {opts.chains} chains"
+    else:
+        ll = evaluate_log_likelihood(model, x, opts.k, batch_size=opts.batch_size,
+                                     chunk_size=opts.chunk_size, generator=gen,
+                                     progress=not args.no_progress)
+        tag, label = f"k{opts.k}", f"IWAE k={opts.k}"
+    seconds = time.perf_counter() - t0
     d = x.shape[1]
     normalized = is_normalized_likelihood(cfg.get("likelihood", "bernoulli"), cfg["binarize"])
     result = {"run": str(args.run_dir), "n_test": len(x), "epochs": state["epoch"],
               "test_elbo": elbo["elbo"], "test_reconstruction": elbo["reconstruction"],
               "test_kl": elbo["kl"], "elbo_bits_per_dim": bits_per_dim(-elbo["elbo"], d), **ll,
-              "normalized_likelihood": normalized}
-    atomic_write_json(f"{args.run_dir}/evaluation_k{opts.k}.json", result)
+              "normalized_likelihood": normalized, "seconds": seconds}
+    out = f"{args.run_dir}/evaluation_{tag}.json"
+    atomic_write_json(out, result)
     # a Bernoulli decoder on grey levels is not a likelihood: say what the numbers are
-    ll_name, nll_name = ((f"log p(x), IWAE k={opts.k}", "test NLL") if normalized else
-                         (f"IWAE-{opts.k} bound (grey levels)", "cross-entropy (grey levels)"))
+    ll_name, nll_name = ((f"log p(x), {label}", "test NLL") if normalized else
+                         (f"{label} bound (grey levels)", "cross-entropy (grey levels)"))
+    extra = ([("Monte Carlo SE per image", f"{ll['mc_stderr']:.3f} nats"),
+              ("HMC acceptance", f"{ll['acceptance']:.2f}")] if opts.method == "ais" else [])
     print(_table([
         ("test images", f"{len(x):,}"),
         ("test ELBO", f"{elbo['elbo']:.2f} nats ({bits_per_dim(-elbo['elbo'], d):.4f} bits/dim)"),
-        (ll_name, f"{ll['log_px']:.2f} ± {ll['log_px_stderr']:.2f} nats"),
+        (ll_name, f"{ll['log_px']:.2f} ± {ll['log_px_stderr']:.2f} nats (± over images)"),
         (nll_name, f"{ll['nll']:.2f} nats ({ll['nll_bits_per_dim']:.4f} bits/dim)"),
-        ("written", f"{args.run_dir}/evaluation_k{opts.k}.json"),
+        *extra,
+        ("seconds", f"{seconds:.1f}"),
+        ("written", out),
     ]))
     if not normalized:
         print("note: this run's Bernoulli decoder was trained on grey-level pixels "

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..ais import MAX_AIS_STEPS
 from ..checks import (
     ConfigError,
     check_setting_choice,
@@ -36,6 +37,7 @@ from .objectives import Objective
 LR_SCHEDULES = ("constant", "exponential", "iwae")
 BACKWARDS = ("auto", "autograd", "explicit")
 PRECISIONS = ("float32", "bfloat16")
+EVALUATE_METHODS = ("is", "ais")
 
 
 def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
@@ -282,7 +284,13 @@ class SweepConfig:
 class EvaluateConfig:
     """Evaluating a trained run: the test ELBO and the importance-sampled log-likelihood."""
 
-    k: int = option(5000, "importance samples per image")
+    method: str = option("is", "is: importance sampling with the encoder as proposal (IWAE-k); "
+                               "ais: annealed importance sampling from the prior with HMC",
+                         choices=EVALUATE_METHODS)
+    k: int = option(5000, "importance samples per image (--method is)")
+    ais_steps: int = option(1000, "intermediate distributions of the AIS schedule (--method ais)")
+    chains: int = option(16, "AIS chains per image (--method ais)")
+    leapfrog: int = option(10, "leapfrog steps per HMC transition (--method ais)")
     n_test: int | None = option(None, "first N test images (default: the run's)", type=int)
     batch_size: int = option(50, "images per batch")
     chunk_size: int = option(500, "importance samples per chunk")
@@ -291,7 +299,11 @@ class EvaluateConfig:
     seed: int = option(0, "random seed")
 
     def __post_init__(self) -> None:
+        check_setting_choice("method", self.method, EVALUATE_METHODS)
         check_setting_count("k", self.k, maximum=MAX_K)
+        check_setting_count("ais_steps", self.ais_steps, maximum=MAX_AIS_STEPS)
+        check_setting_count("chains", self.chains, maximum=MAX_K)
+        check_setting_count("leapfrog", self.leapfrog, maximum=1000)
         check_setting_count("n_test", self.n_test, optional=True)
         check_setting_count("batch_size", self.batch_size)
         check_setting_count("chunk_size", self.chunk_size)
@@ -300,6 +312,7 @@ class EvaluateConfig:
         check_device_setting("device", self.device)
 
 
-__all__ = ["BACKWARDS", "LR_SCHEDULES", "MAX_K", "PRECISIONS", "EvaluateConfig", "SweepConfig",
-           "TrainConfig", "check_estimator_setting", "compute_dtype", "is_normalized_likelihood",
-           "learning_rate", "option", "resolve_binarize", "uses_surrogate"]
+__all__ = ["BACKWARDS", "EVALUATE_METHODS", "LR_SCHEDULES", "MAX_K", "PRECISIONS",
+           "EvaluateConfig", "SweepConfig", "TrainConfig", "check_estimator_setting",
+           "compute_dtype", "is_normalized_likelihood", "learning_rate", "option",
+           "resolve_binarize", "uses_surrogate"]

@@ -4,7 +4,13 @@ writes it as PNG atomically."""
 
 from .diffusion import plot_ddpm_2d, plot_diffusion_testbed, plot_noise_schedules
 from .elbo import plot_iwae_vs_k, plot_reparameterization
-from .gradients import plot_gradient_variance, plot_snr_vs_k, plot_sticking_the_landing
+from .gaps import plot_bdmc_bracket, plot_bound_ladder
+from .gradients import (
+    plot_gradient_variance,
+    plot_snr_vs_k,
+    plot_sticking_the_landing,
+    plot_vae_gradient_variance,
+)
 from .intractable import (
     plot_ess_collapse,
     plot_estimator_comparison,
@@ -23,6 +29,7 @@ from .kl import (
 from .stability import plot_stability_map
 from .style import save_figure
 from .training import (
+    plot_bounds_by_objective,
     plot_latent_scatter,
     plot_learning_curves,
     plot_reconstructions,
@@ -39,7 +46,8 @@ from .two_forces import (
 )
 
 __all__ = [
-    "plot_beta_images", "plot_ddpm_2d", "plot_diffusion_testbed", "plot_elbo_gap_identity",
+    "plot_bdmc_bracket", "plot_beta_images", "plot_bound_ladder", "plot_bounds_by_objective",
+    "plot_ddpm_2d", "plot_diffusion_testbed", "plot_elbo_gap_identity",
     "plot_ess_collapse", "plot_estimator_comparison", "plot_gradient_variance",
     "plot_iwae_vs_k", "plot_jensen_chords",
     "plot_jensen_gap_vs_spread", "plot_kl_asymmetry_heatmap", "plot_kl_asymmetry_pair",
@@ -49,5 +57,5 @@ __all__ = [
     "plot_rd_learning_curves", "plot_reconstructions", "plot_reparameterization",
     "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_snr_vs_k",
     "plot_stability_map", "plot_sticking_the_landing", "plot_underflow",
-    "save_figure", "two_forces_figures",
+    "plot_vae_gradient_variance", "save_figure", "two_forces_figures",
 ]
