@@ -8,7 +8,8 @@ A. Linear-Gaussian model (d = 5 latents, D = 32, σ_x = 0.1: a sharp posterior),
    evaluations per transition); the mean |error| over the data points of each, and the budget
    each needs to reach ``--target`` nats (log-log interpolation).
 B. The `example` VAE trained on MNIST for ``--epochs`` epochs; on the first ``--n-images`` test
-   images: the encoder's ELBO, the per-example optimized Gaussian's ELBO, IWAE-5000 and AIS
+   images: the encoder's ELBO, the per-example optimized Gaussian's ELBO and a per-example
+   planar flow's on top of it, IWAE-5000 and AIS
    (``--ais-steps``), with the amortization and approximation gaps; on ``--n-images`` images
    simulated from the model, the BDMC bracket and how far IWAE-5000 is below it.
 
@@ -97,9 +98,15 @@ def section_b(args, gen):
     with torch.no_grad():
         mu, lv = model._encode(x)
     enc = ig.gaussian_elbo(model, x, mu, lv, samples=1000, generator=gen)
-    local = ig.local_gaussian_posteriors(model, x, generator=gen)
-    star = ig.gaussian_elbo(model, x, local.mu, local.logvar, samples=1000, generator=gen)
+    # both families for the same number of steps (tol=None): the flow's gain is not more steps
+    local = ig.local_gaussian_posteriors(model, x, max_steps=args.q_steps, tol=None, generator=gen)
+    star = local.elbo(model, x, samples=1000, generator=gen)
     t["q*"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    local_flow = ig.local_gaussian_posteriors(model, x, max_steps=args.q_steps, tol=None,
+                                              flow_layers=4, start=local, generator=gen)
+    flow = local_flow.elbo(model, x, samples=1000, generator=gen)
+    t["flow"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     iw = iwae_per_example(model, x, 5000, generator=gen).double()
     t["IWAE-5000"] = time.perf_counter() - t0
@@ -113,7 +120,8 @@ def section_b(args, gen):
                      generator=gen, progress=True)
     t["BDMC"] = time.perf_counter() - t0
     sim_iw = iwae_per_example(model, xs, 5000, generator=gen).double()
-    return dict(run=run, enc=enc, star=star, iw=iw, ais=ais, local=local, t=t,
+    return dict(run=run, enc=enc, star=star, flow=flow, iw=iw, ais=ais, local=local,
+                local_flow=local_flow, t=t,
                 lo=sim.lower.estimate.estimate.double(), up=sim.upper.estimate.estimate.double(),
                 sim_iw=sim_iw, acc=sim.lower.acceptance)
 
@@ -125,6 +133,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--n-images", type=int, default=100)
     ap.add_argument("--ais-steps", type=int, default=1000)
+    ap.add_argument("--q-steps", type=int, default=2000, help="Adam steps of each q*")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     gen = torch.Generator().manual_seed(0)
@@ -145,7 +154,7 @@ def main() -> None:
         f"elbolab {elbolab.__version__}, torch {torch.__version__}. Command: "
         f"`ELBOLAB_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_ais.py --chains "
         f"{args.chains} --target {args.target} --epochs {args.epochs} --n-images "
-        f"{args.n_images} --ais-steps {args.ais_steps}`.", "",
+        f"{args.n_images} --ais-steps {args.ais_steps} --q-steps {args.q_steps}`.", "",
         "## A. Linear-Gaussian model (d = 5, D = 32, σ_x = 0.1), 32 data points, exact log p(x)",
         "",
         "Mean |error| against the exact log p(x) over the data points, at equal numbers of "
@@ -165,11 +174,14 @@ def main() -> None:
         f"| ELBO, encoder | {pm(b['enc'])} | |",
         f"| ELBO, optimized Gaussian q* ({b['local'].steps} steps) | {pm(b['star'])} | "
         f"{b['t']['q*']:.0f} |",
+        f"| ELBO, optimized flow q* (4 planar layers on q*, {b['local_flow'].steps} more steps) | "
+        f"{pm(b['flow'])} | {b['t']['flow']:.0f} |",
         f"| IWAE-5000 | {pm(b['iw'])} | {b['t']['IWAE-5000']:.0f} |",
         f"| AIS, {args.ais_steps} steps × {args.chains} chains | {pm(b['ais'])} | "
         f"{b['t']['AIS']:.0f} |",
         f"| amortization gap ELBO(q*) − ELBO(encoder) | {pm(b['star'] - b['enc'])} | |",
         f"| approximation gap AIS − ELBO(q*) | {pm(b['ais'] - b['star'])} | |",
+        f"| of it closed by the flow, ELBO(flow q*) − ELBO(q*) | {pm(b['flow'] - b['star'])} | |",
         f"| AIS − IWAE-5000 | {pm(b['ais'] - b['iw'])} | |", "",
         f"On {args.n_images} images simulated from the model: BDMC bracket (reverse − forward "
         f"AIS) {pm(b['up'] - b['lo'])} nats wide; IWAE-5000 minus the lower end "

@@ -20,6 +20,7 @@ import torch
 
 from ..checks import check_count, check_generator, check_number
 from ..elbo import ELBOFramework
+from ..flows import flow_elbo, identity_planar_parameters
 from ..kl import standard_normal_kl
 
 
@@ -44,34 +45,61 @@ def gaussian_elbo(model: ELBOFramework, x: torch.Tensor, mu: torch.Tensor, logva
 
 @dataclass
 class LocalPosteriors:
-    """Per-example optimized Gaussians: ``mu``, ``logvar`` (B, L); ``history`` the batch-mean
-    training ELBO (nats) every ``check_every`` steps; ``steps`` taken."""
+    """Per-example optimized posteriors: the Gaussian ``mu``, ``logvar`` (B, L) and, for a
+    flow posterior, its planar layers ``flow`` = (u, w, b) (:mod:`elbolab.flows`; None for a
+    Gaussian); ``history`` the batch-mean training ELBO (nats) every ``check_every`` steps;
+    ``steps`` taken."""
 
     mu: torch.Tensor
     logvar: torch.Tensor
     history: list[float]
     steps: int
+    flow: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def elbo(self, model: ELBOFramework, x: torch.Tensor, *, samples: int = 100,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per-example ELBO of these posteriors (B,), float64, ``samples`` draws."""
+        if self.flow is None:
+            return gaussian_elbo(model, x, self.mu, self.logvar, samples=samples,
+                                 generator=generator)
+        with torch.no_grad():
+            return flow_elbo(_log_lik(model, x), self.mu, self.logvar, *self.flow,
+                             samples=samples, generator=generator).double()
 
 
 def local_gaussian_posteriors(model: ELBOFramework, x: torch.Tensor, *, max_steps: int = 2000,
                               lr: float = 1e-2, samples: int = 16, check_every: int = 100,
-                              tol: float = 0.01, generator: torch.Generator | None = None
-                              ) -> LocalPosteriors:
-    """q*(z) for each x separately: Adam on every example's (mu, logvar) at once, from the
-    encoder's output, maximizing the ``samples``-draw reparameterized ELBO with its analytic
-    KL; the decoder is fixed. Stops after ``max_steps``, or when the batch-mean ELBO over the
-    last ``check_every`` steps improved on the previous window's by less than ``tol`` nats."""
+                              tol: float | None = 0.01, flow_layers: int = 0,
+                              start: LocalPosteriors | None = None,
+                              generator: torch.Generator | None = None) -> LocalPosteriors:
+    """q*(z) for each x separately: Adam on every example's posterior parameters at once,
+    maximizing the ``samples``-draw reparameterized ELBO (analytic KL for a Gaussian; for a
+    flow, :func:`elbolab.flows.flow_elbo`); the decoder is fixed. Starts from ``start``'s
+    Gaussian (default: the encoder's output) and, with ``flow_layers`` > 0, planar layers at
+    the identity (so the flow starts at that Gaussian's ELBO). Stops after ``max_steps``, or
+    when the batch-mean ELBO over the last ``check_every`` steps improved on the previous
+    window's by less than ``tol`` nats (``tol=None``: always ``max_steps``)."""
     check_count("max_steps", max_steps)
     check_number("lr", lr, minimum=0.0, exclusive=True)
     check_count("samples", samples)
     check_count("check_every", check_every)
-    check_number("tol", tol, minimum=0.0)
+    if tol is not None:
+        check_number("tol", tol, minimum=0.0)
+    check_count("flow_layers", flow_layers, minimum=0, maximum=1000)
     check_generator("generator", generator)
-    with torch.no_grad():
-        mu0, logvar0 = model._encode(x)
+    if start is None:
+        with torch.no_grad():
+            mu0, logvar0 = model._encode(x)
+    else:
+        mu0, logvar0 = start.mu, start.logvar
     mu = mu0.detach().clone().requires_grad_(True)
     logvar = logvar0.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    flow = None
+    if flow_layers:
+        flow = tuple(t.requires_grad_(True) for t in identity_planar_parameters(
+            len(x), mu.shape[-1], flow_layers, dtype=mu.dtype, device=mu.device,
+            generator=generator))
+    opt = torch.optim.Adam([mu, logvar, *(flow or ())], lr=lr)
     params = list(model.parameters())
     needs = [p.requires_grad for p in params]
     for p in params:
@@ -79,10 +107,14 @@ def local_gaussian_posteriors(model: ELBOFramework, x: torch.Tensor, *, max_step
     history, window, step = [], [], 0
     try:
         for step in range(1, max_steps + 1):
-            eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                              device=mu.device)
-            rec = _log_lik(model, x)(mu + torch.exp(0.5 * logvar) * eps).mean(0)
-            elbo = rec - standard_normal_kl(mu, logvar, validate=False)
+            if flow is None:
+                eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
+                                  device=mu.device)
+                rec = _log_lik(model, x)(mu + torch.exp(0.5 * logvar) * eps).mean(0)
+                elbo = rec - standard_normal_kl(mu, logvar, validate=False)
+            else:
+                elbo = flow_elbo(_log_lik(model, x), mu, logvar, *flow, samples=samples,
+                                 generator=generator)
             opt.zero_grad()
             (-elbo.sum()).backward()
             opt.step()
@@ -90,12 +122,13 @@ def local_gaussian_posteriors(model: ELBOFramework, x: torch.Tensor, *, max_step
             if step % check_every == 0:
                 history.append(sum(window) / len(window))
                 window = []
-                if len(history) >= 2 and history[-1] - history[-2] < tol:
+                if tol is not None and len(history) >= 2 and history[-1] - history[-2] < tol:
                     break
     finally:
         for p, n in zip(params, needs, strict=True):
             p.requires_grad_(n)
-    return LocalPosteriors(mu.detach(), logvar.detach(), history, step)
+    return LocalPosteriors(mu.detach(), logvar.detach(), history, step,
+                           None if flow is None else tuple(t.detach() for t in flow))
 
 
 def simulate(model: ELBOFramework, n: int, latent: int, *,
