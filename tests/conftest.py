@@ -26,3 +26,16 @@ def gen():
 # workspace's shared folder. Tests that need MNIST skip without it.
 SHARED = Path(os.environ.get("ELBOLAB_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
 HAVE_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").exists()
+
+
+def mnist_subsets(n_train: int, n_test: int):
+    """(train, test): the first ``n_train`` and ``n_test`` MNIST images as ImageData; the
+    calling test is skipped without MNIST."""
+    if not HAVE_MNIST:
+        pytest.skip("MNIST not found in ELBOLAB_DATA_DIR")
+    from elbolab.vae.data import ImageData, load_dataset
+
+    tr = load_dataset("mnist", "train", SHARED, allow_download=False, fallback=False)
+    te = load_dataset("mnist", "test", SHARED, allow_download=False, fallback=False)
+    return (ImageData(tr.images[:n_train], tr.labels[:n_train], tr.shape, "mnist", tr.source),
+            ImageData(te.images[:n_test], te.labels[:n_test], te.shape, "mnist", te.source))

@@ -3,24 +3,18 @@ item 4): `elbolab train --objective iwae --k K --gradient {reparam,stl,dreg}`.""
 
 import pytest
 import torch
-from conftest import HAVE_MNIST, SHARED
+from conftest import HAVE_MNIST, SHARED, mnist_subsets
 
 from elbolab.checks import ConfigError
 from elbolab.presentation.cli import main
 from elbolab.vae.config import TrainConfig
-from elbolab.vae.data import ImageData, load_dataset
 from elbolab.vae.evaluation import iwae_per_example
 from elbolab.vae.training import Trainer
 
 
 @pytest.fixture(scope="module")
 def mnist_small():
-    if not HAVE_MNIST:
-        pytest.skip("MNIST not found in ELBOLAB_DATA_DIR")
-    tr = load_dataset("mnist", "train", SHARED, allow_download=False, fallback=False)
-    te = load_dataset("mnist", "test", SHARED, allow_download=False, fallback=False)
-    return (ImageData(tr.images[:2000], tr.labels[:2000], tr.shape, "mnist", tr.source),
-            ImageData(te.images[:300], te.labels[:300], te.shape, "mnist", te.source))
+    return mnist_subsets(2000, 300)
 
 
 def _trainer(out, data, **kw):

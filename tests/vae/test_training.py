@@ -3,12 +3,11 @@ import math
 
 import pytest
 import torch
-from conftest import HAVE_MNIST, SHARED
+from conftest import HAVE_MNIST, SHARED, mnist_subsets
 
 from elbolab.presentation.cli import main
 from elbolab.vae.checkpoint import load_run
 from elbolab.vae.config import TrainConfig, learning_rate
-from elbolab.vae.data import ImageData, load_dataset
 from elbolab.vae.evaluation import evaluate_elbo, iwae_per_example
 from elbolab.vae.models import ModelSpec, StackedMLPVAE, build_model, preset_spec
 from elbolab.vae.objectives import Objective
@@ -21,14 +20,7 @@ def _trainer(cfg: TrainConfig, out, tr, te) -> Trainer:
 
 @pytest.fixture(scope="module")
 def mnist_small():
-    if not HAVE_MNIST:
-        pytest.skip("MNIST not found in ELBOLAB_DATA_DIR")
-    tr = load_dataset("mnist", "train", SHARED, allow_download=False, fallback=False)
-    te = load_dataset("mnist", "test", SHARED, allow_download=False, fallback=False)
-    return (
-        ImageData(tr.images[:2000], tr.labels[:2000], tr.shape, "mnist", tr.source),
-        ImageData(te.images[:500], te.labels[:500], te.shape, "mnist", te.source),
-    )
+    return mnist_subsets(2000, 500)
 
 
 def _cfg(**kw):

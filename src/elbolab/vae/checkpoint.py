@@ -33,7 +33,7 @@ RUN_FOLDERS = ("figures",)
 # TrainConfig fields that may change when a run is continued
 RESUMABLE_CHANGES = ("epochs", "max_minutes", "device")
 # TrainConfig fields added after runs were saved without them, with the value those runs had
-ADDED_SETTINGS = {"k": 1, "gradient": "reparam"}
+ADDED_SETTINGS = {"k": 1, "gradient": "reparam", "posterior": "gaussian", "flow_layers": 4}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:

@@ -38,6 +38,7 @@ LR_SCHEDULES = ("constant", "exponential", "iwae")
 BACKWARDS = ("auto", "autograd", "explicit")
 PRECISIONS = ("float32", "bfloat16")
 EVALUATE_METHODS = ("is", "ais")
+POSTERIORS = ("gaussian", "flow")
 
 
 def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
@@ -114,6 +115,10 @@ class TrainConfig:
         "reparam", "gradient estimator: reparam (pathwise, analytic KL for the ELBO), stl "
         "(sticking the landing, --objective beta) or dreg (doubly reparameterized, --objective "
         "iwae)", choices=TRAINING_GRADIENTS)
+    posterior: str = option("gaussian", "q(z|x): a diagonal Gaussian, or that Gaussian pushed "
+                                        "through --flow-layers amortized planar layers (MLP "
+                                        "presets)", choices=POSTERIORS)
+    flow_layers: int = option(4, "planar layers of --posterior flow")
 
     def __post_init__(self) -> None:
         self.objective = _as_objective(self.objective)
@@ -122,6 +127,15 @@ class TrainConfig:
         check_setting_choice("gradient", self.gradient, TRAINING_GRADIENTS)
         check_setting_count("k", self.k, maximum=MAX_K)
         check_estimator_setting(self.objective.kind, self.k, self.gradient, self.beta)
+        check_setting_choice("posterior", self.posterior, POSTERIORS)
+        check_setting_count("flow_layers", self.flow_layers, maximum=1000)
+        if self.posterior == "flow" and (self.objective.kind != "beta"
+                                         or self.gradient != "reparam"):
+            raise ConfigError("posterior", "flow trains the (β-)ELBO with its sampled KL: use "
+                                           "--objective beta and --gradient reparam")
+        if self.posterior == "flow" and PRESETS[self.preset].arch != "mlp":
+            raise ConfigError("posterior", f"flow needs an MLP encoder; --preset {self.preset} "
+                                           "is convolutional")
         if self.backward == "explicit" and uses_surrogate(self.objective.kind, self.gradient):
             raise ConfigError("backward", f"explicit writes out the analytic-KL ELBO's gradient; "
                                           f"--objective {self.objective.kind} with --gradient "
@@ -312,7 +326,7 @@ class EvaluateConfig:
         check_device_setting("device", self.device)
 
 
-__all__ = ["BACKWARDS", "EVALUATE_METHODS", "LR_SCHEDULES", "MAX_K", "PRECISIONS",
-           "EvaluateConfig", "SweepConfig", "TrainConfig", "check_estimator_setting",
-           "compute_dtype", "is_normalized_likelihood", "learning_rate", "option",
-           "resolve_binarize", "uses_surrogate"]
+__all__ = ["BACKWARDS", "EVALUATE_METHODS", "LR_SCHEDULES", "MAX_K", "POSTERIORS",
+           "PRECISIONS", "EvaluateConfig", "SweepConfig", "TrainConfig",
+           "check_estimator_setting", "compute_dtype", "is_normalized_likelihood",
+           "learning_rate", "option", "resolve_binarize", "uses_surrogate"]

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ..checks import check_count
-from ..elbo import LIKELIHOODS, ELBOFramework
+from ..elbo import LIKELIHOODS, MAX_K, ELBOFramework, ELBOResult
+from ..flows import IDENTITY_SHIFT, planar_flow
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus,
                "gelu": nn.GELU}
@@ -45,6 +46,70 @@ class MLPEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.head(self.body(x.flatten(1))).chunk(2, dim=-1)
         return mu, logvar
+
+
+class FlowMLPEncoder(MLPEncoder):
+    """An :class:`MLPEncoder` whose posterior is its Gaussian pushed through ``layers``
+    amortized planar layers (:mod:`elbolab.flows`; Rezende & Mohamed 2015, Sec. 4): a second
+    linear head maps the hidden features to (v, w, b) per layer, with u = v + c·w/‖w‖²
+    (c = :data:`~elbolab.flows.IDENTITY_SHIFT`). The head starts with zero weights, v = b = 0
+    and a random w in its bias, so every layer starts as the identity and the model starts as
+    the Gaussian VAE it extends. ``forward`` returns the base Gaussian's (mu, logvar);
+    :meth:`posterior` also the layers."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], latent: int, activation: str,
+                 layers: int):
+        super().__init__(in_dim, hidden, latent, activation)
+        self.latent, self.layers = latent, layers
+        self.flow_head = nn.Linear(hidden[-1] if hidden else in_dim, layers * (2 * latent + 1))
+        with torch.no_grad():
+            self.flow_head.weight.zero_()
+            bias = torch.zeros(layers, 2 * latent + 1)
+            bias[:, latent:2 * latent] = torch.randn(layers, latent) / math.sqrt(latent)
+            self.flow_head.bias.copy_(bias.flatten())
+
+    def posterior(self, x: torch.Tensor):
+        """(mu, logvar, (u, w, b)): the base Gaussian (B, L) and the planar layers, u and w
+        (B, K, L), b (B, K)."""
+        h = self.body(x.flatten(1))
+        mu, logvar = self.head(h).chunk(2, dim=-1)
+        f = self.flow_head(h).view(len(h), self.layers, 2 * self.latent + 1)
+        v, w, b = f[..., :self.latent], f[..., self.latent:2 * self.latent], f[..., -1]
+        u = v + IDENTITY_SHIFT * w / (w * w).sum(-1, keepdim=True)
+        return mu, logvar, (u, w, b)
+
+
+class FlowELBOFramework(ELBOFramework):
+    r"""The ELBO with a planar-flow posterior (a :class:`FlowMLPEncoder`): z_0 = μ + σ⊙ε,
+    z_K = flow(z_0), and the KL term sampled,
+    :math:`\log q_0(z_0) - \sum_k\log|\det J_k| - \log p(z_K)` (nats; one draw per example
+    in :meth:`compute_elbo`, k in :meth:`log_importance_weights`). ``mu``/``logvar`` in the
+    result are the base Gaussian's; ``z`` is z_K."""
+
+    def _draw(self, x: torch.Tensor, shape: tuple, generator):
+        mu, logvar, flow = self.encoder.posterior(x)
+        eps = torch.randn((*shape, *mu.shape), generator=generator, dtype=mu.dtype,
+                          device=mu.device)
+        z, log_det = planar_flow(mu + torch.exp(0.5 * logvar) * eps, *flow)
+        log_q = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(-1) - log_det
+        log_p = -0.5 * (z * z + math.log(2 * math.pi)).sum(-1)
+        return mu, logvar, z, log_q - log_p
+
+    def compute_elbo(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        mu, logvar, z, kl = self._draw(x, (), generator)
+        rec = self._log_likelihood(x, z)
+        return ELBOResult(rec - kl, rec, kl, mu, logvar, z)
+
+    def log_importance_weights(self, x: torch.Tensor, k: int, *, chunk_size: int | None = None,
+                               generator: torch.Generator | None = None) -> torch.Tensor:
+        """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) under the flow, (k, batch)."""
+        check_count("k", k, maximum=MAX_K)
+        step = chunk_size or k
+        chunks = []
+        for start in range(0, k, step):
+            _, _, z, kl = self._draw(x, (min(step, k - start),), generator)
+            chunks.append(self._log_likelihood(x, z) - kl)
+        return torch.cat(chunks, dim=0)
 
 
 def _square_side(data_dim: int) -> int:
@@ -135,10 +200,14 @@ class ModelSpec:
     activation: str = "relu"
     likelihood: str = "bernoulli"
     arch: str = "mlp"
+    flow_layers: int = 0  # > 0: a planar-flow posterior (FlowMLPEncoder), MLP only
 
     def __post_init__(self) -> None:
         check_count("data_dim", self.data_dim)
         check_count("latent", self.latent)
+        check_count("flow_layers", self.flow_layers, minimum=0, maximum=1000)
+        if self.flow_layers and self.arch != "mlp":
+            raise ValueError(f"a flow posterior needs an MLP encoder, got arch={self.arch!r}")
         for width in self.hidden:
             check_count("hidden width", width)
         for name, value, allowed in (("activation", self.activation, tuple(ACTIVATIONS)),
@@ -165,13 +234,14 @@ PRESETS = {
 
 
 def preset_spec(preset: str, *, data_dim: int = 784, latent: int | None = None,
-                likelihood: str = "bernoulli") -> ModelSpec:
-    """The preset's spec, adapted to the data dimension, latent size and likelihood."""
+                likelihood: str = "bernoulli", flow_layers: int = 0) -> ModelSpec:
+    """The preset's spec, adapted to the data dimension, latent size and likelihood, with a
+    planar-flow posterior of ``flow_layers`` layers where that is > 0."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     base = PRESETS[preset]  # ModelSpec checks the likelihood and the latent size
     return ModelSpec(data_dim, base.hidden, base.latent if latent is None else latent,
-                     base.activation, likelihood, base.arch)
+                     base.activation, likelihood, base.arch, flow_layers)
 
 
 def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramework:
@@ -184,12 +254,15 @@ def build_model(spec: ModelSpec, *, validate: bool | None = False) -> ELBOFramew
         dec = ConvDecoder(spec.latent, spec.hidden, spec.data_dim, spec.activation,
                           spec.likelihood)
     elif spec.arch == "mlp":
-        enc = MLPEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation)
+        enc = (FlowMLPEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation,
+                              spec.flow_layers) if spec.flow_layers else
+               MLPEncoder(spec.data_dim, spec.hidden, spec.latent, spec.activation))
         dec = MLPDecoder(spec.latent, tuple(reversed(spec.hidden)), spec.data_dim,
                          spec.activation, spec.likelihood)
     else:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {spec.arch!r}")
-    return ELBOFramework(enc, dec, spec.likelihood, validate=validate)
+    framework = FlowELBOFramework if spec.flow_layers else ELBOFramework
+    return framework(enc, dec, spec.likelihood, validate=validate)
 
 
 class StackedLinear(nn.Module):
@@ -241,6 +314,6 @@ class StackedMLPVAE(nn.Module):
         return m.eval()
 
 
-__all__ = ["ACTIVATIONS", "ARCHITECTURES", "ConvDecoder", "ConvEncoder", "MLPDecoder",
-           "MLPEncoder", "ModelSpec", "PRESETS", "StackedLinear", "StackedMLPVAE", "build_model",
-           "preset_spec"]
+__all__ = ["ACTIVATIONS", "ARCHITECTURES", "ConvDecoder", "ConvEncoder", "FlowELBOFramework",
+           "FlowMLPEncoder", "MLPDecoder", "MLPEncoder", "ModelSpec", "PRESETS", "StackedLinear",
+           "StackedMLPVAE", "build_model", "preset_spec"]

@@ -127,7 +127,8 @@ def build_run_model(config: TrainConfig, data_dim: int,
                     device: torch.device | str = "cpu") -> tuple[ModelSpec, ELBOFramework]:
     """The config's preset for ``data_dim`` inputs, initialized from ``config.seed``."""
     spec = preset_spec(config.preset, data_dim=data_dim, latent=config.latent,
-                       likelihood=config.likelihood)
+                       likelihood=config.likelihood,
+                       flow_layers=config.flow_layers if config.posterior == "flow" else 0)
     torch.manual_seed(config.seed)
     return spec, build_model(spec).to(resolve_device(device))
 
