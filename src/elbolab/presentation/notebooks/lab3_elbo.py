@@ -1535,7 +1535,7 @@ show(figures.gaps.plot_bdmc_bracket(np.array(ais_steps, float),
 # so what the flow gains is not more optimization.
 
 # %%
-n_gap = 10 if QUICK else 100
+n_gap = 10 if QUICK else 50  # AIS costs ~ steps x chains x (leapfrog + 1) decodes
 x_gap = x_eval[:n_gap]
 gap_gen = torch.Generator(device=device).manual_seed(SEED + 7)
 with torch.no_grad():
@@ -1551,8 +1551,8 @@ local_flow = inference_gaps.local_gaussian_posteriors(  # 4 planar layers on top
 elbo_flow = local_flow.elbo(run.model, x_gap, samples=1000, generator=gap_gen)
 k_gap = 1000 if QUICK else 5000
 iwae_gap = iwae_per_example(run.model, x_gap, k_gap, generator=gap_gen).double().cpu()
-ais_real = ais_bounds(run.model, x_gap, steps=200 if QUICK else 1000,
-                                     chains=4 if QUICK else 16, leapfrog=5 if QUICK else 10,
+ais_real = ais_bounds(run.model, x_gap, steps=200 if QUICK else 500,
+                                     chains=4 if QUICK else 8, leapfrog=5 if QUICK else 10,
                                      generator=gap_gen, progress=PROGRESS)
 ais_gap = ais_real.lower.estimate.estimate.cpu()
 amortization = monte_carlo_mean(elbo_star.cpu() - elbo_enc.cpu())
@@ -1609,8 +1609,8 @@ show(figures.gaps.plot_bound_ladder(gap_table, gaps_nats,
 # %%
 n_sim = 10 if QUICK else 50
 x_sim, z_sim = inference_gaps.simulate(run.model, n_sim, trainer.spec.latent, generator=gap_gen)
-sim = ais_bounds(run.model, x_sim, steps=200 if QUICK else 1000,
-                                chains=4 if QUICK else 16, leapfrog=5 if QUICK else 10,
+sim = ais_bounds(run.model, x_sim, steps=200 if QUICK else 500,
+                                chains=4 if QUICK else 8, leapfrog=5 if QUICK else 10,
                                 z_posterior=z_sim, generator=gap_gen, progress=PROGRESS)
 sim_lo, sim_up = sim.lower.estimate.estimate.cpu(), sim.upper.estimate.estimate.cpu()
 sim_iwae = iwae_per_example(run.model, x_sim, k_gap, generator=gap_gen).double().cpu()
