@@ -18,7 +18,8 @@ recursion estimates :math:`1/p(x)` without bias, so minus the log of its mean is
 Sec. 4): the true value is sandwiched, and the bracket narrows as T grows.
 
 HMC (Neal 2011): potential :math:`U_\beta(z) = \tfrac12\lVert z\rVert^2 - \beta\log p(x\mid z)`,
-``leapfrog`` steps of size ε per transition, Metropolis accept/reject per chain. ε is one value
+``leapfrog`` steps of size ε per transition (``leapfrog`` log-likelihood gradients: the
+state's own is carried over), Metropolis accept/reject per chain. ε is one value
 per data point, adapted after every transition towards an acceptance rate of
 ``target_accept`` (×1.02 above, ×0.98 below, as Wu et al. 2017 do); the adaptation looks only
 at past transitions.
@@ -67,30 +68,36 @@ class AISResult:
     z: torch.Tensor
 
 
-def _hmc(z, beta, log_likelihood, step, leapfrog, generator):
-    """One HMC transition for every chain, leaving f_β invariant; (z, accepted (chains, …))."""
+def _ll_and_grad(log_likelihood, z):
+    """log p(x|z) (chains, …) and its gradient in z, from one forward and backward pass."""
+    with torch.enable_grad():
+        q = z.detach().requires_grad_(True)
+        ll = log_likelihood(q)
+        (g,) = torch.autograd.grad(ll.sum(), q)
+    return ll.detach(), g
 
-    def grad_and_energy(q):
-        with torch.enable_grad():
-            q = q.detach().requires_grad_(True)
-            ll = log_likelihood(q)
-            (g,) = torch.autograd.grad(ll.sum(), q)
-        u = 0.5 * (q.detach() ** 2).sum(-1) - beta * ll.detach()
-        return q.detach() * 1 - beta * g, u  # ∇U, U
 
+def _hmc(z, ll, g, beta, log_likelihood, step, leapfrog, generator):
+    """One HMC transition for every chain, leaving f_β invariant, from z with its
+    log-likelihood ``ll`` and gradient ``g`` (carried over from the previous transition, so
+    a transition costs ``leapfrog`` passes); returns (z, ll, g) at the new states and which
+    chains accepted."""
     p0 = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
-    grad, u0 = grad_and_energy(z)
-    q, p = z, p0 - 0.5 * step * grad
+    u0 = 0.5 * (z ** 2).sum(-1) - beta * ll  # U = ½‖z‖² − β log p(x|z); ∇U = z − β∇ log p
+    q, p = z, p0 - 0.5 * step * (z - beta * g)
     for i in range(leapfrog):
         q = q + step * p
-        grad, u1 = grad_and_energy(q)
+        ll_q, g_q = _ll_and_grad(log_likelihood, q)
         if i < leapfrog - 1:
-            p = p - step * grad
-    p = p - 0.5 * step * grad
+            p = p - step * (q - beta * g_q)
+    p = p - 0.5 * step * (q - beta * g_q)
+    u1 = 0.5 * (q ** 2).sum(-1) - beta * ll_q
     log_accept = (u0 + 0.5 * (p0 ** 2).sum(-1)) - (u1 + 0.5 * (p ** 2).sum(-1))
     uniform = torch.rand(log_accept.shape, generator=generator, dtype=z.dtype, device=z.device)
     accept = torch.log(uniform) < torch.nan_to_num(log_accept, nan=-math.inf)
-    return torch.where(accept.unsqueeze(-1), q, z), accept
+    keep = accept.unsqueeze(-1)
+    return (torch.where(keep, q, z), torch.where(accept, ll_q, ll), torch.where(keep, g_q, g),
+            accept)
 
 
 def annealed_importance_sampling(
@@ -139,13 +146,14 @@ def annealed_importance_sampling(
             raise ValueError(f"log_likelihood(z) must return one value per chain and data "
                              f"point, shape {list(z.shape[:-1])}, got "
                              f"{list(getattr(ll, 'shape', [type(ll).__name__]))}")
+        ll, g = _ll_and_grad(log_likelihood, z)
         for t in tqdm(range(1, len(b)), desc="AIS", unit="step", disable=not progress):
             log_w += (b[t] - b[t - 1]).item() * ll.double()
-            z, acc = _hmc(z, b[t].item(), log_likelihood, step, leapfrog, generator)
+            z, ll, g, acc = _hmc(z, ll, g, b[t].item(), log_likelihood, step, leapfrog,
+                                 generator)
             rate = acc.to(z.dtype).mean(0).unsqueeze(-1)  # per data point, over chains
             step = torch.where(rate > target_accept, step * 1.02, step * 0.98)
             accepted += rate.mean().item()
-            ll = log_likelihood(z)
     acc_ = LogMeanExpAccumulator()
     acc_.update(log_w)
     est = acc_.result()
