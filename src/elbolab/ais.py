@@ -179,20 +179,20 @@ def ais_bounds(model: ELBOFramework, x: torch.Tensor, *, steps: int = 1000, chai
     :func:`elbolab.parts.inference_gaps.simulate` returns — also the reverse chain from them
     (one per example, the BDMC upper bound). The decoder's parameters are held fixed."""
     check_count("chains", chains)
-    check_count("steps", steps, maximum=MAX_AIS_STEPS)
+    schedule = sigmoid_schedule(steps)  # checks steps
     device = x.device
     dtype = next(model.parameters()).dtype
     with torch.no_grad():
         latent = model._encode(x[:1])[0].shape[-1]
     ll = lambda z: model._log_likelihood(x, z)  # noqa: E731
     z0 = torch.randn(chains, len(x), latent, generator=generator, device=device, dtype=dtype)
-    lower = annealed_importance_sampling(ll, z0, sigmoid_schedule(steps), step_size=step_size,
+    lower = annealed_importance_sampling(ll, z0, schedule, step_size=step_size,
                                          leapfrog=leapfrog, generator=generator,
                                          progress=progress)
     upper = None
     if z_posterior is not None:
         upper = annealed_importance_sampling(ll, z_posterior[None].to(dtype),
-                                             sigmoid_schedule(steps).flip(0),
+                                             schedule.flip(0),
                                              step_size=step_size, leapfrog=leapfrog,
                                              generator=generator, progress=progress)
     return AISBounds(lower, upper)

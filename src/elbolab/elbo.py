@@ -317,16 +317,27 @@ class ELBOFramework(nn.Module):
         if chunk_size is not None:
             check_count("chunk_size", chunk_size)
         check_generator("generator", generator)
-        mu, logvar = self._encode(x)
+        draw = self._posterior_sampler(x)
         chunks = []
         step = chunk_size or k
         for start in range(0, k, step):
-            n = min(step, k - start)
+            z, log_ratio = draw(min(step, k - start), generator)
+            chunks.append(self._log_likelihood(x, z) + log_ratio)
+        return torch.cat(chunks, dim=0)
+
+    def _posterior_sampler(self, x: torch.Tensor):
+        """q(z|x) for the batch ``x``, encoded once: ``draw(n, generator)`` → z (n, B, L) and
+        log p(z) − log q(z|x) (n, B). A model with another posterior family overrides this
+        (:class:`~elbolab.vae.models.FlowELBOFramework`)."""
+        mu, logvar = self._encode(x)
+
+        def draw(n: int, generator: torch.Generator | None):
             z = reparameterize(mu, logvar, sample_shape=(n,), generator=generator, validate=False)
             log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z), validate=False)
             log_qz = gaussian_log_prob(z, mu, logvar, validate=False)
-            chunks.append(self._log_likelihood(x, z) + (log_pz - log_qz).sum(-1))
-        return torch.cat(chunks, dim=0)
+            return z, (log_pz - log_qz).sum(-1)
+
+        return draw
 
     def iwae_bound(
         self,

@@ -63,29 +63,45 @@ def identity_planar_parameters(batch: int, latent: int, layers: int, *,
     return u, w, torch.zeros(batch, layers, dtype=dtype, device=device)
 
 
+def planar_posterior_sample(mu: torch.Tensor, logvar: torch.Tensor, u: torch.Tensor,
+                            w: torch.Tensor, b: torch.Tensor, shape: tuple[int, ...] = (), *,
+                            generator: torch.Generator | None = None,
+                            eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Draws z_K of the flow posterior and their log prior ratio, differentiable in every
+    argument:
+
+    .. math:: z_0 = \mu + \sigma\odot\varepsilon,\quad z_K = \text{flow}(z_0),\quad
+              \log p(z_K) - \log q_K(z_K) = \log\mathcal N(z_K; 0, I) - \log q_0(z_0)
+              + \textstyle\sum_k\log|\det J_k|
+
+    ``mu``, ``logvar`` (B, L); ε of shape (*shape, B, L) from ``generator`` (or ``eps``).
+    Returns z_K (*shape, B, L) and the log ratio (*shape, B), nats: the ELBO of a draw is
+    log p(x|z_K) plus it."""
+    if eps is None:
+        eps = torch.randn((*shape, *mu.shape), generator=generator, dtype=mu.dtype,
+                          device=mu.device)
+    log_q0 = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(-1)
+    zk, log_det = planar_flow(mu + torch.exp(0.5 * logvar) * eps, u, w, b)
+    log_prior = -0.5 * (zk * zk + math.log(2 * math.pi)).sum(-1)
+    return zk, log_prior - log_q0 + log_det
+
+
 def flow_elbo(log_likelihood: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor,
               logvar: torch.Tensor, u: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *,
               samples: int = 1, generator: torch.Generator | None = None,
               eps: torch.Tensor | None = None) -> torch.Tensor:
     r"""Per-example ELBO of the flow posterior, a ``samples``-draw Monte Carlo estimate,
-    differentiable in every argument:
-
-    .. math:: \frac1S\sum_s\bigl[\log p(x\mid z_K^s) + \log\mathcal N(z_K^s; 0, I) -
-              \log q_0(z_0^s) + \textstyle\sum_k\log|\det J_k|\bigr],\quad
-              z_0^s = \mu + \sigma\odot\varepsilon^s
+    differentiable in every argument: the mean over draws of :math:`\log p(x\mid z_K)` plus
+    the log prior ratio of :func:`planar_posterior_sample`.
 
     ``log_likelihood(z)``: (S, B, L) → (S, B). ``mu``, ``logvar``: (B, L). Shape (B,), nats."""
     check_count("samples", samples)
     check_float_tensor("mu", mu)
     check_float_tensor("logvar", logvar)
-    if eps is None:
-        eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                          device=mu.device)
-    z0 = mu + torch.exp(0.5 * logvar) * eps
-    log_q0 = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(-1)
-    zk, log_det = planar_flow(z0, u, w, b)
-    log_prior = -0.5 * (zk * zk + math.log(2 * math.pi)).sum(-1)
-    return (log_likelihood(zk) + log_prior - log_q0 + log_det).mean(0)
+    zk, log_ratio = planar_posterior_sample(mu, logvar, u, w, b, (samples,),
+                                            generator=generator, eps=eps)
+    return (log_likelihood(zk) + log_ratio).mean(0)
 
 
-__all__ = ["IDENTITY_SHIFT", "flow_elbo", "identity_planar_parameters", "planar_flow"]
+__all__ = ["IDENTITY_SHIFT", "flow_elbo", "identity_planar_parameters", "planar_flow",
+           "planar_posterior_sample"]

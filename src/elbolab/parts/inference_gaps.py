@@ -37,10 +37,16 @@ def gaussian_elbo(model: ELBOFramework, x: torch.Tensor, mu: torch.Tensor, logva
     ``samples`` draws. Shape (B,), nats, float64."""
     check_count("samples", samples)
     with torch.no_grad():
-        eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                          device=mu.device)
-        rec = _log_lik(model, x)(mu + torch.exp(0.5 * logvar) * eps).double().mean(0)
-        return rec - standard_normal_kl(mu, logvar, validate=False).double()
+        rec, kl = _gaussian_terms(model, x, mu, logvar, samples, generator)
+        return rec.double().mean(0) - kl.double()
+
+
+def _gaussian_terms(model, x, mu, logvar, samples, generator):
+    """log p(x|z_s) for ``samples`` reparameterized draws (S, B), and the analytic KL (B,)."""
+    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
+                      device=mu.device)
+    return (_log_lik(model, x)(mu + torch.exp(0.5 * logvar) * eps),
+            standard_normal_kl(mu, logvar, validate=False))
 
 
 @dataclass
@@ -108,10 +114,8 @@ def local_gaussian_posteriors(model: ELBOFramework, x: torch.Tensor, *, max_step
     try:
         for step in range(1, max_steps + 1):
             if flow is None:
-                eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                                  device=mu.device)
-                rec = _log_lik(model, x)(mu + torch.exp(0.5 * logvar) * eps).mean(0)
-                elbo = rec - standard_normal_kl(mu, logvar, validate=False)
+                rec, kl = _gaussian_terms(model, x, mu, logvar, samples, generator)
+                elbo = rec.mean(0) - kl
             else:
                 elbo = flow_elbo(_log_lik(model, x), mu, logvar, *flow, samples=samples,
                                  generator=generator)

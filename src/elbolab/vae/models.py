@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ..checks import check_count
-from ..elbo import LIKELIHOODS, MAX_K, ELBOFramework, ELBOResult
-from ..flows import IDENTITY_SHIFT, planar_flow
+from ..elbo import LIKELIHOODS, ELBOFramework, ELBOResult
+from ..flows import IDENTITY_SHIFT, planar_posterior_sample
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus,
                "gelu": nn.GELU}
@@ -83,33 +83,20 @@ class FlowELBOFramework(ELBOFramework):
     r"""The ELBO with a planar-flow posterior (a :class:`FlowMLPEncoder`): z_0 = μ + σ⊙ε,
     z_K = flow(z_0), and the KL term sampled,
     :math:`\log q_0(z_0) - \sum_k\log|\det J_k| - \log p(z_K)` (nats; one draw per example
-    in :meth:`compute_elbo`, k in :meth:`log_importance_weights`). ``mu``/``logvar`` in the
-    result are the base Gaussian's; ``z`` is z_K."""
+    in :meth:`compute_elbo`, k in :meth:`log_importance_weights`, whose loop it shares through
+    its posterior sampler). ``mu``/``logvar`` in the result are the base Gaussian's; ``z`` is
+    z_K."""
 
-    def _draw(self, x: torch.Tensor, shape: tuple, generator):
+    def _posterior_sampler(self, x: torch.Tensor):
         mu, logvar, flow = self.encoder.posterior(x)
-        eps = torch.randn((*shape, *mu.shape), generator=generator, dtype=mu.dtype,
-                          device=mu.device)
-        z, log_det = planar_flow(mu + torch.exp(0.5 * logvar) * eps, *flow)
-        log_q = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(-1) - log_det
-        log_p = -0.5 * (z * z + math.log(2 * math.pi)).sum(-1)
-        return mu, logvar, z, log_q - log_p
+        return lambda n, generator: planar_posterior_sample(mu, logvar, *flow, (n,),
+                                                            generator=generator)
 
     def compute_elbo(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        mu, logvar, z, kl = self._draw(x, (), generator)
+        mu, logvar, flow = self.encoder.posterior(x)
+        z, log_ratio = planar_posterior_sample(mu, logvar, *flow, generator=generator)
         rec = self._log_likelihood(x, z)
-        return ELBOResult(rec - kl, rec, kl, mu, logvar, z)
-
-    def log_importance_weights(self, x: torch.Tensor, k: int, *, chunk_size: int | None = None,
-                               generator: torch.Generator | None = None) -> torch.Tensor:
-        """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) under the flow, (k, batch)."""
-        check_count("k", k, maximum=MAX_K)
-        step = chunk_size or k
-        chunks = []
-        for start in range(0, k, step):
-            _, _, z, kl = self._draw(x, (min(step, k - start),), generator)
-            chunks.append(self._log_likelihood(x, z) - kl)
-        return torch.cat(chunks, dim=0)
+        return ELBOResult(rec + log_ratio, rec, -log_ratio, mu, logvar, z)
 
 
 def _square_side(data_dim: int) -> int:
