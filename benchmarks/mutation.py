@@ -264,12 +264,16 @@ def run_lab(src_root: Path, out: Path, timeout: float) -> dict:
     except subprocess.TimeoutExpired:
         code, tail = -1, f"timed out after {timeout:.0f} s"
     seconds = time.perf_counter() - t0
-    metrics = out / "metrics.json"
-    validations = json.loads(metrics.read_text())["validations"] if metrics.exists() else []
+    metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() \
+        else {}
+    validations = metrics.get("validations", [])
     failed = [v["name"] for v in validations if not v["passed"]]
-    crashed = not validations
-    error = ""
-    if crashed:
+    # a chapter that stops with an exception stops only the chapters that need it
+    chapter_errors = [f"chapter {c['id']}: {c['error']}" for c in metrics.get("chapters", [])
+                      if c.get("error")]
+    crashed = not validations or bool(chapter_errors)
+    error = chapter_errors[0][:300] if chapter_errors else ""
+    if crashed and not error:
         lines = [ln for ln in tail.splitlines() if "Error" in ln or "error" in ln]
         error = (lines[-1] if lines else tail.splitlines()[-1] if tail else "no output")[:300]
     return {"exit_code": code, "seconds": seconds, "failed": failed, "crashed": crashed,

@@ -161,16 +161,23 @@ def test_handout_names_are_documented_aliases():
             is IntractableLikelihoodDemo.log_likelihood_given_z)
 
 
-def test_the_notebook_reads_like_the_lab():
+def test_the_chapters_read_like_the_lab():
+    """Each chapter is a notebook a student can read: one import cell, no code cell over 40
+    lines, an opening that says what the reader will be able to do and, but for the checklist,
+    a closing "Try it"."""
     import jupytext
 
-    from elbolab.presentation.lab import notebook_source
+    from elbolab.presentation.chapters import CHAPTERS
 
-    nb = jupytext.read(notebook_source())
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    importing = [i for i, c in enumerate(code)
-                 if any(line.startswith(("import ", "from ")) for line in c.splitlines())]
-    assert len(importing) == 1, f"imports in code cells {importing}; expected one import cell"
-    too_long = [(i, len(c.splitlines())) for i, c in enumerate(code)
-                if i != importing[0] and len(c.splitlines()) > 40]
-    assert not too_long, f"code cells over 40 lines: {too_long}"
+    for spec in CHAPTERS:
+        nb = jupytext.read(spec.source)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        importing = [i for i, c in enumerate(code)
+                     if any(line.startswith(("import ", "from ")) for line in c.splitlines())]
+        assert len(importing) == 1, f"{spec.id}: imports in code cells {importing}"
+        too_long = [(i, len(c.splitlines())) for i, c in enumerate(code)
+                    if i != importing[0] and len(c.splitlines()) > 40]
+        assert not too_long, f"{spec.id}: code cells over 40 lines: {too_long}"
+        markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+        assert markdown[0].startswith("# ") and "will be able to" in " ".join(markdown[0].split())
+        assert spec.id == "A5" or any(m.startswith("## Try it") for m in markdown), spec.id

@@ -52,6 +52,15 @@ def test_probability_space_underflows_in_float32_but_log_space_does_not():
     assert abs(rows[0]["log_space"] - rows[0]["exact"]) < 1.0
 
 
+def test_the_underflow_table_averages_the_same_draws_in_every_column():
+    """Where nothing underflows, float64 probability space and log space average the same
+    draws, so they agree to rounding (different draws would differ by the Monte Carlo error)."""
+    rows = underflow_table((1, 4), n_samples=300, generator=torch.Generator().manual_seed(0))
+    for r in rows:
+        assert abs(r["prob_space_float64"] - r["log_space"]) < 1e-12
+        assert abs(r["prob_space_float32"] - r["log_space"]) < 1e-4
+
+
 def test_importance_sampling_with_exact_posterior_has_zero_variance(demo, gen):
     x = demo.sample_data(5, gen)
     r = demo.importance_sampling(x, demo.exact_posterior(x), 1000, generator=gen)

@@ -12,14 +12,18 @@ import pytest
 import torch
 from conftest import HAVE_MNIST, SHARED
 
+from elbolab.checks import ConfigError
+from elbolab.presentation.chapters import CHAPTERS, chapter, with_needs
+from elbolab.presentation.checklist import coverage
 from elbolab.presentation.cli import main
 from elbolab.presentation.kernel import progress_line
 from elbolab.presentation.lab import (
     LAB_MARK,
+    LabConfig,
     cell_sections,
+    chapter_key,
     claim_lab_folder,
     inject_parameters,
-    notebook_source,
 )
 from elbolab.presentation.validation import COMPARATORS, KINDS, PARTS
 
@@ -46,15 +50,44 @@ def test_the_lab_writes_only_into_a_folder_that_is_its_own(tmp_path):
     claim_lab_folder(old)
 
 
-def test_notebook_source_is_percent_format_with_a_parameters_cell():
-    text = notebook_source().read_text()
+@pytest.mark.parametrize("spec", CHAPTERS, ids=lambda c: c.id)
+def test_every_chapter_is_percent_format_with_a_parameters_cell(spec):
+    text = spec.source.read_text()
     assert "# %% [markdown]" in text
-    nb = jupytext.read(notebook_source())
+    nb = jupytext.read(spec.source)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "QUICK" in tagged[0].source
     inject_parameters(nb, {"QUICK": True, "DATA_DIR": None})
     i = nb.cells.index(tagged[0])
     assert nb.cells[i + 1].source.endswith("QUICK = True\nDATA_DIR = None\n")
+    # it makes its own Chapter, and ends by writing its validations
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any(f'Chapter("{spec.id}"' in c for c in code) and code[-1] == "ch.finish()"
+
+
+def test_chapters_run_with_what_they_need_in_book_order():
+    assert [c.id for c in with_needs(("5",))] == ["4", "5"]
+    assert [c.id for c in with_needs(("a2", "1"))] == ["1", "4", "A2"]
+    assert with_needs(None) == CHAPTERS
+    assert [c.id for c in with_needs(("A5",))] == [c.id for c in CHAPTERS]  # it reads them all
+    ids = [c.id for c in CHAPTERS]
+    assert all(ids.index(n) < ids.index(c.id) for c in CHAPTERS for n in c.needs)
+    with pytest.raises(ValueError, match="chapter must be one of 1, 2"):
+        chapter("8")
+    assert LabConfig(chapter="a1").chapter == "A1"
+    with pytest.raises(ConfigError, match="must be one of 1, 2, .*got '9'"):
+        LabConfig(chapter="9")
+
+
+def test_a_chapter_is_reused_only_when_its_source_and_inputs_are_unchanged():
+    five = chapter("5")
+    params = {"QUICK": True, "SEED": 0}
+    key = chapter_key(five, params, "lib", ["k4"])
+    assert key == chapter_key(five, dict(params), "lib", ["k4"])
+    assert key != chapter_key(five, {**params, "SEED": 1}, "lib", ["k4"])  # its parameters
+    assert key != chapter_key(five, params, "lib2", ["k4"])  # the library
+    assert key != chapter_key(five, params, "lib", ["k4-changed"])  # a chapter it needs
+    assert key != chapter_key(chapter("4"), params, "lib", ["k4"])  # its source
 
 
 def test_progress_line_reads_tqdm_bars_and_nothing_else():
@@ -72,14 +105,13 @@ def test_progress_line_reads_tqdm_bars_and_nothing_else():
     assert progress_line("") is None and progress_line("\n\r") is None
 
 
-def test_every_code_cell_is_named_by_its_section():
-    nb = jupytext.read(notebook_source())
+@pytest.mark.parametrize("spec", CHAPTERS, ids=lambda c: c.id)
+def test_every_code_cell_is_named_by_its_section(spec):
+    nb = jupytext.read(spec.source)
     sections = cell_sections(nb)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     assert sorted(sections) == code
-    names = set(sections.values())
-    assert {"setup", "Part 1 — Why p(x) is intractable"} <= names, names
-    assert any(n.startswith("Part 5") for n in names)
+    assert sections[code[1]].startswith(("Chapter", "Appendix")), sections[code[1]]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -112,7 +144,7 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
          "--out", "lab"],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
         cwd=tmp_path,
         env=env,
     )
@@ -121,6 +153,7 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     vals = metrics["validations"]
     assert vals and all(v["passed"] for v in vals)
+    ids = [c.id for c in CHAPTERS]
     assert all(set(v) >= {"name", "part", "value", "tolerance", "passed", "kind", "against",
                           "unit", "comparator"} for v in vals)
     # each says what it is compared against, and how: no verdict left to the caller alone
@@ -129,16 +162,24 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     assert {v["kind"] for v in vals} == set(KINDS)  # every kind of evidence is there
     parts = {v["part"] for v in vals}
     assert parts <= set(PARTS) and {"kl", "elbo", "training", "diffusion"} <= parts
-    # every record names the checklist items it serves, and the section it was made in belongs
-    # to its part (a record logged under the previous section's log.section call fails here)
-    prefix = {"intractable": "Part 1", "kl": "Part 2", "jensen": "Part 3", "elbo": "Part 4",
-              "training": "Part 4", "two_forces": "Part 5", "diffusion": "Diffusion"}
-    assert all(v["serves"] and v["section"].startswith(prefix[v["part"]]) for v in vals)
-    assert "checklist: 23/23 items covered" in proc.stdout
+    # every record names its chapter, its section and the lab's checklist items it serves
+    assert all(v["chapter"] in ids and v["section"] and v["serves"] for v in vals)
+    assert [c["id"] for c in metrics["chapters"]] == ids
+    assert all(c["error"] is None and not c["reused"] for c in metrics["chapters"])
+    # every handout item is shown by a validation (or says why none can), and every
+    # validation an item names exists in this run: a renamed check fails here
+    shown = re.search(r"checklist: (\d+)/(\d+) handout items shown by a validation, (\d+) not "
+                      r"measurable", proc.stdout)
+    assert shown and int(shown[1]) + int(shown[3]) == int(shown[2]), proc.stdout
+    assert "MISSING" not in proc.stdout
+    rows = coverage(vals)
+    assert all(r["covered"] or r["item"].no_check for r in rows)
+    if HAVE_MNIST:
+        assert [(r["item"].key, r["unmatched"]) for r in rows if r["unmatched"]] == []
     if HAVE_MNIST:  # this check exists only when the run trained on MNIST, not the fallback
         assert any(v["name"].startswith("conv VAE beats the MLP") for v in vals)
     assert metrics["run"]["quick"] is True
-    nb = nbformat.read(out / "lab3_elbo.ipynb", as_version=4)
+    nb = nbformat.read(out / "lab3_elbo.ipynb", as_version=4)  # the chapters, merged
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code)
     assert any(o.get("data", {}).get("image/png") for c in code for o in c.outputs)
@@ -158,14 +199,27 @@ def test_elbolab_lab_quick_end_to_end(tmp_path):
     pngs = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', html)
     n_figures = len(list((out / "figures").glob("*.png")))
     assert len(pngs) == len(set(pngs)) == n_figures
-    # every figure numbered in order, under a one-line caption
-    caption = r'class="elbolab-caption"><b>Figure (\d+)\.</b> \S'
-    numbers = [int(n) for n in re.findall(caption, html)]
-    assert numbers == list(range(1, n_figures + 1))
+    # every figure numbered in order within its chapter, under a one-line caption
+    caption = r'class="elbolab-caption" id="fig-[\w-]+"><b>Figure (\w+)\.(\d+)\.</b> \S'
+    numbers = re.findall(caption, html)
+    assert len(numbers) == n_figures
+    for c in ids:
+        mine = [int(n) for ch, n in numbers if ch == c]
+        assert mine == list(range(1, len(mine) + 1)), (c, mine)
+    assert [ch for ch, _ in numbers] == sorted((ch for ch, _ in numbers), key=ids.index)
     # no library noise, no repr, no path of this machine in the page or on the console
     for noise in ("Warning", "Validation(name=", str(tmp_path)):
         assert noise not in html, noise
     assert "without encryption" not in proc.stdout + proc.stderr
+    # unchanged chapters are reused, not rerun: the same command again runs nothing
+    again = subprocess.run(
+        [sys.executable, "-m", "elbolab.presentation.cli", "lab", "--quick", "--no-progress",
+         "--out", "lab"], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rerun = json.loads((out / "metrics.json").read_text())
+    assert all(c["reused"] for c in rerun["chapters"])
+    assert [v["value"] for v in rerun["validations"]] == [v["value"] for v in vals]
+    assert (out / "report.html").read_text().count("elbolab-caption") == n_figures
 
 
 @pytest.mark.slow
@@ -175,11 +229,11 @@ def test_elbolab_lab_quick_passes_on_the_digits_fallback(tmp_path):
     env = {**os.environ, "ELBOLAB_DATA_DIR": str(tmp_path / "no-data"), "ELBOLAB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "elbolab.presentation.cli", "lab", "--quick", "--out", "lab"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+        capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # with progress on, the long cells' own bars reach the console through the lab's bar
     # (the DDPM's steps, the trainers' epochs), and none of them is left in the report
-    assert "lab · Part 4" in proc.stderr and re.search(r"ddpm \d+/8000 \[", proc.stderr)
+    assert "lab · 4 · " in proc.stderr and re.search(r"ddpm \d+/8000 \[", proc.stderr)
     assert re.search(r"train \d+/\d+ \[", proc.stderr)
     vals = json.loads((tmp_path / "lab" / "metrics.json").read_text())["validations"]
     assert vals and all(v["passed"] for v in vals)

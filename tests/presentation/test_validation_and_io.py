@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +111,9 @@ def test_checklist_appendix_shows_missing_items_and_escapes_names():
     log.section("Part 2: <the> closed form", "p2.closed_form")
     log.at_most("KL <= 1e-9 & exact", "kl", 0.0, 1.0, kind="oracle", against="y", unit="")
     log.z_within("a z-score", "kl", 5.0, against="y")  # statistical and failing
+    log.section("Part 2: by name")
+    log.z_within("KLDivergenceBuilder.monte_carlo_kl within 4 SE of the closed form", "kl", 1.0,
+                 against="y")
     rows = {r["item"].key: r for r in coverage(log.to_dicts())}
     assert set(rows) == {item.key for item in CHECKLIST}
     closed = rows["p2.closed_form"]
@@ -117,13 +121,52 @@ def test_checklist_appendix_shows_missing_items_and_escapes_names():
     assert closed["kinds"]["oracle"] == 1 and closed["kinds"]["statistical"] == 1
     assert closed["sections"] == ["Part 2: <the> closed form"]
     # the statistical indicator is served by every statistical record, whatever it serves
-    assert rows["x.statistical"]["covered"] and rows["x.statistical"]["checks"] == ["a z-score"]
+    assert rows["x.statistical"]["covered"] and len(rows["x.statistical"]["checks"]) == 2
     assert not rows["p1.integral"]["covered"]
+    # a handout item is shown by the validations it names, wherever they were made
+    assert rows["valid.kl"]["checks"] == [
+        "KLDivergenceBuilder.monte_carlo_kl within 4 SE of the closed form"]
+    assert rows["valid.kl"]["unmatched"] == ["MC KL: spread of replicate estimates",
+                                             "full-covariance MC KL within 4 SE"]
+    assert rows["rigor.formulas"]["checks"] == ["KL <= 1e-9 & exact"]  # every oracle record
     html = appendix_html(log.to_dicts())
-    n_missing = sum(not r["covered"] for r in rows.values())
-    assert html.count("<strong>MISSING</strong>") == n_missing == len(CHECKLIST) - 2
-    assert f"2 of {len(CHECKLIST)} checklist items" in html
+    n_missing = sum(not r["covered"] and not r["item"].no_check for r in rows.values())
+    assert html.count("<strong>MISSING</strong>") == n_missing > 0
+    assert html.count("no validation: ") == sum(bool(i.no_check) for i in CHECKLIST) == 2
+    n_handout = sum(i.source == "handout" for i in CHECKLIST)
+    n_shown = sum(r["covered"] for r in rows.values() if r["item"].source == "handout")
+    assert f"{n_shown} of {n_handout} handout items" in html
     assert "KL &lt;= 1e-9 &amp; exact" in html and "&lt;the&gt;" in html
+    assert "(25 points)" in html
+
+
+HANDOUT = Path(__file__).resolve().parents[3] / "shared" / "handout" / "lab3-handout.md"
+
+
+@pytest.mark.skipif(not HANDOUT.exists(), reason=f"the handout is not at {HANDOUT}")
+def test_the_checklist_quotes_every_handout_item_verbatim():
+    """Every checkbox of the handout's Submission Requirements and Success Metrics, every row
+    of its Evaluation Criteria and every Common Mathematical Pitfall is a checklist item, word
+    for word, and every handout item of the checklist is in the handout."""
+    import re
+
+    from elbolab.presentation.checklist import CHECKLIST
+
+    text = HANDOUT.read_text()
+    pitfalls = text[text.index("## 🚨 Common Mathematical Pitfalls"):
+                    text.index("## 🔍 Success Metrics")]
+    expected = set(re.findall(r"^- \[ \] (.+?)\s*$", text, re.M))
+    expected |= set(re.findall(r"^- (?!\[)(.+?)\s*$", pitfalls, re.M))
+    rows = re.findall(r"^\| \*\*(.+?)\*\* \| (\d+) \| (.+?) \|$", text, re.M)
+    expected |= {f"{name} — {criteria}" for name, _, criteria in rows}
+    ours = {i.text for i in CHECKLIST if i.source == "handout"}
+    assert ours == expected, (sorted(expected - ours), sorted(ours - expected))
+    points = {f"{n} — {c}": int(p) for n, p, c in rows}
+    assert all(i.points == points[i.text] for i in CHECKLIST if i.text in points)
+    assert sum(points.values()) == 100
+    # each is shown by named validations, or says why no number can show it
+    assert all(bool(i.checks or i.kind) != bool(i.no_check)
+               for i in CHECKLIST if i.source == "handout")
 
 
 def test_validation_html_groups_by_part_and_links_each_to_its_section():

@@ -393,20 +393,29 @@ def underflow_table(
     generator: torch.Generator | None = None,
 ) -> list[dict]:
     """The probability-space average in float32 and float64 vs the log-space one as the data
-    dimension grows (latent d = 2): where the naive formula returns −inf."""
+    dimension grows (latent d = 2): where the naive formula returns −inf. The three columns
+    of a row average the same prior draws (the generator is rewound between them), so they
+    differ only by how they average."""
+    generator = generator or torch.Generator().manual_seed(seed)
     rows = []
     for dim in data_dims:
         model = LinearGaussianModel(2, dim, 1.0, seed)
         x = model.sample_data(1, generator)
+        state = generator.get_state()
+
+        def rewound(g: torch.Generator = generator, s: torch.Tensor = state) -> torch.Generator:
+            g.set_state(s)
+            return g
+
         rows.append({
             "data_dim": dim,
             "exact": model.exact_log_marginal(x).item(),
-            "log_space": naive_monte_carlo(model, x, n_samples, generator=generator)
-            .estimate.item(),
+            "log_space": naive_monte_carlo(model, x, n_samples, generator=rewound(),
+                                           chunk_size=n_samples).estimate.item(),
             "prob_space_float32": naive_probability_space(
-                model, x, n_samples, dtype=torch.float32, generator=generator).item(),
+                model, x, n_samples, dtype=torch.float32, generator=rewound()).item(),
             "prob_space_float64": naive_probability_space(
-                model, x, n_samples, dtype=torch.float64, generator=generator).item(),
+                model, x, n_samples, dtype=torch.float64, generator=rewound()).item(),
         })
     return rows
 

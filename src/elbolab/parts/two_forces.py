@@ -81,7 +81,7 @@ class TwoForcesResult:
                                                       strict=True)}}
 
     def to_markdown(self) -> str:
-        head = ("| β | rate R = KL (nats) | distortion D = −rec. (nats) | −ELBO = D + R "
+        head = ("| β | rate R = KL (nats) | distortion 𝒟 = −rec. (nats) | −ELBO = 𝒟 + R "
                 "| log p(x) (IS) | active units (Var μ > 0.01) | units with KL > 0.1 nat "
                 "| train s |")
         lines = [head, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

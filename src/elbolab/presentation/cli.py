@@ -360,9 +360,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _bad_input("lab", exc)
     try:
-        result = run_lab(cfg.out, quick=cfg.quick, device=cfg.device, seed=cfg.seed,
-                         data_dir=cfg.data_dir, cell_timeout=cfg.cell_timeout,
-                         progress=not args.no_progress)
+        result = run_lab(cfg, progress=not args.no_progress)
     except (ValueError, FolderBusy) as exc:
         print(f"elbolab lab: {exc}", file=sys.stderr)
         return 1
@@ -370,17 +368,26 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     if result.validations:
         print(format_table(result.validations))
     mode = "quick" if cfg.quick else "full"
+    print(f"\n{'chapter':<8} {'title':<52} {'seconds':>8}  {'checks':>7}  status")
+    for r in result.chapters:
+        status = "reused" if r.reused else "ran" if r.error is None else "FAILED"
+        passed = sum(bool(v["passed"]) for v in r.validations)
+        checks = f"{passed}/{len(r.validations)}"
+        print(f"{r.id:<8} {r.title[:52]:<52} {r.seconds:8.1f}  {checks:>7}  {status}")
     print(f"\nlab ({mode}) finished in {result.seconds:.1f} s")
-    if result.validations:
+    if result.validations and cfg.chapter is None:  # the whole book: every item is due
         rows = coverage(result.validations)
-        missing = [r["item"].key for r in rows if not r["covered"]]
-        print(f"  checklist: {len(rows) - len(missing)}/{len(rows)} items covered"
+        missing = [r["item"].key for r in rows if not r["covered"] and not r["item"].no_check]
+        handout = [r for r in rows if r["item"].source == "handout"]
+        shown = sum(r["covered"] for r in handout)
+        print(f"  checklist: {shown}/{len(handout)} handout items shown by a validation, "
+              f"{sum(bool(r['item'].no_check) for r in handout)} not measurable (said why)"
               + (f"; MISSING: {', '.join(missing)}" if missing else ""))
     for label, path in (("notebook", result.notebook), ("report", result.report),
                         ("metrics", result.metrics), ("figures", result.out_dir / "figures")):
         print(f"  {label:<9}{path}")
     if result.error:
-        print(f"\nelbolab lab: a notebook cell failed:\n{result.error}", file=sys.stderr)
+        print(f"\nelbolab lab: a chapter failed:\n{result.error}", file=sys.stderr)
         return 1
     if not result.ok:
         n_fail = sum(not v["passed"] for v in result.validations)

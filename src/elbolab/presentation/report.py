@@ -4,8 +4,9 @@ Nothing in it comes from the network: the mathematics of the Markdown cells is c
 MathML at export time (``latex2mathml``; every current browser renders MathML), figures are the
 PNGs embedded in the cells' outputs, and the page loads no script (the template
 ``templates/elbolab_report`` drops the JupyterLab page's require.js, MathJax and mermaid
-scripts). Code inputs are folded under a "code" summary that a click opens; the cell of
-parameters that ``elbolab lab`` injected (paths of the machine it ran on) is left out.
+scripts). Code inputs are folded under a "code" summary that a click opens; each chapter's
+cells of parameters (its defaults, and the values ``elbolab lab`` injected, with paths of the
+machine it ran on) are left out.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def report_html(nb: nbformat.NotebookNode) -> str:
     exporter = HTMLExporter(template_name="elbolab_report",
                             extra_template_basedirs=[str(TEMPLATES)])
     exporter.register_preprocessor(
-        TagRemovePreprocessor(remove_cell_tags={"injected-parameters"}), enabled=True)
+        TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters"}),
+        enabled=True)
     body, _ = exporter.from_notebook_node(nb)
     return body
 
