@@ -14,7 +14,8 @@ after are measured side by side on the same machine, and reports the ratio.
     python benchmarks/bench_lab.py --quick --chapter 3
     python benchmarks/bench_lab.py --device cuda            # on a GPU
 
-Needs the MNIST files (``ELBOLAB_DATA_DIR``). Writes ``benchmarks/results/lab_<device>.md``.
+Needs the MNIST files (``ELBOLAB_DATA_DIR``). Writes
+``benchmarks/results/lab_<full or quick>_<device>.md``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def main() -> None:
     lines += [f"| {c['id']} | {c['title']} | {c['seconds']:.1f} | {c['passed']}/"
               f"{c['validations']} |" for c in metrics["chapters"]]
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"lab_{args.device.split(':')[0]}.md"
+    path = args.out / f"lab_{mode}_{args.device.split(':')[0]}.md"
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwritten to {path}")

@@ -39,7 +39,7 @@ For the IWAE bound :math:`\mathcal L_k = \mathbb E\log\frac1k\sum_j w_j` (Burda 
 (:func:`iwae_gradient_samples`): ``"iwae"`` :math:`\sum_j\tilde w_j\nabla_\phi\log w_j` (the
 total
 derivative, as autograd computes it) and ``"dreg"``, the doubly reparameterized gradient
-(Tucker, Lawson, Gu & Maddison 2018, Eq. 5): :math:`\sum_j\tilde w_j^2\,\partial\log w_j/
+(Tucker, Lawson, Gu & Maddison 2019, ICLR, Eq. 5): :math:`\sum_j\tilde w_j^2\,\partial\log w_j/
 \partial z_j\,\partial z_j/\partial\phi`. Both are unbiased for :math:`\nabla_\phi\mathcal
 L_k`; the decoder's gradient :math:`\sum_j\tilde w_j\nabla_\theta\log p_\theta(x, z_j)` is
 returned beside them when ``decoder_grad`` is given.
@@ -228,7 +228,7 @@ def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
     * ``"stl"`` (k = 1 only): q's parameters held fixed inside log q, the path derivative of
       Roeder, Wu & Duvenaud (2017, Eq. 8); for k > 1 that estimator is biased (Tucker et al.
       2018, Sec. 3), hence refused;
-    * ``"dreg"``: the doubly reparameterized gradient (Tucker, Lawson, Gu & Maddison 2018,
+    * ``"dreg"``: the doubly reparameterized gradient (Tucker, Lawson, Gu & Maddison 2019, ICLR,
       Eq. 5): the encoder's gradient :math:`\sum_j\tilde w_j^2\,\partial\log w_j/\partial
       z_j\;\partial z_j/\partial\phi` (q fixed inside log q), the decoder's unchanged
       (:math:`\sum_j\tilde w_j\nabla_\theta\log p_\theta(x,z_j)`): one backward pass, the
@@ -250,7 +250,7 @@ def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
         check_generator("generator", generator)
         if gradient == "stl" and k != 1:
             raise ValueError("gradient='stl' is unbiased only for k = 1 (the ELBO): for the "
-                             "importance-weighted bound it is biased (Tucker et al. 2018); "
+                             "importance-weighted bound it is biased (Tucker et al. 2019); "
                              "use gradient='dreg'")
         if beta != 1.0 and k != 1:
             raise ValueError(f"beta must be 1 for the importance-weighted bound (k = {k}), "

@@ -168,14 +168,14 @@ class TrainConfig:
 def check_estimator_setting(objective: str, k: int, gradient: str, beta: float) -> None:
     """Refuse the combinations of objective, k and gradient estimator that do not apply, with a
     :class:`ConfigError` naming the option: k > 1 without the iwae objective; ``stl`` with
-    anything but the plain β-ELBO (with k > 1 it is biased, Tucker et al. 2018; the other KL
+    anything but the plain β-ELBO (with k > 1 it is biased, Tucker et al. 2019; the other KL
     weightings need the analytic KL per latent unit); ``dreg`` without the iwae objective (for
     k = 1 it is ``stl``); β ≠ 1 with the iwae objective."""
     if k != 1 and objective != "iwae":
         raise ConfigError("k", f"is the iwae objective's sample count: with --objective "
                                f"{objective} it must be 1, got {k}")
     if gradient == "stl" and objective != "beta":
-        why = ("for the importance-weighted bound it is biased (Tucker et al. 2018): use dreg"
+        why = ("for the importance-weighted bound it is biased (Tucker et al. 2019): use dreg"
                if objective == "iwae" else
                f"--objective {objective} weights the analytic KL, which stl replaces by a "
                f"sampled one")
