@@ -98,7 +98,8 @@ for name, m in (("ELBO-trained (VAE)", run.model), (f"L_{k_train}-trained (IWAE)
     per_image[name] = vals
     by_objective[name] = {b: (v.mean().item(), v.std().item() / math.sqrt(len(v)))
                           for b, v in vals.items()}
-    print(name, {b: f"{mu:.2f} ± {se:.2f}" for b, (mu, se) in by_objective[name].items()})
+    print(f"{name}: " + ", ".join(f"{b} {mu:.2f} ± {se:.2f}"
+                                  for b, (mu, se) in by_objective[name].items()))
 
 # %% [markdown]
 # Paired per image: how much each model's $\mathcal L_5$ gains over its own ELBO, and how the

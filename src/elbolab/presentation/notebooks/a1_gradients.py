@@ -143,8 +143,9 @@ log.at_most("STL gradient variance at the exact posterior", "elbo", landing.stl[
 log.at_least("standard reparameterized gradient variance at the exact posterior", "elbo",
              landing.reparam[-1], 1e-2, "the score term's variance, ½ per logvar at least",
              kind="demonstration", against="STL's zero", unit="variance")
-print("distance:", landing.distance, "\nSTL variance:", landing.stl,
-      "\nreparameterization variance:", landing.reparam)
+print("distance to the posterior   STL variance   reparameterization variance")
+for dist_, v_stl, v_rep in zip(landing.distance, landing.stl, landing.reparam, strict=True):
+    print(f"{dist_:>25.3g}   {v_stl:>12.2g}   {v_rep:>27.3g}")
 show(figures.gradients.plot_sticking_the_landing(landing.distance, landing.stl,
                                                  landing.reparam),
      "sticking_the_landing",
@@ -173,7 +174,8 @@ for name, theory in (("encoder", -0.5), ("decoder", 0.5)):
 log.at_least("DReG encoder SNR slope in log k, in bootstrap SEs above 0", "elbo",
              snr.slope["encoder_dreg"] / snr.slope_se["encoder_dreg"], 4.0,
              "4 SE", kind="statistical", against="0 (a flat SNR)", unit="z-score")
-print({k: f"{v:+.3f} ± {snr.slope_se[k]:.3f}" for k, v in snr.slope.items()})
+print("SNR slopes in log k: " + ", ".join(f"{k.replace('_', ' ')} {v:+.3f} ± {snr.slope_se[k]:.3f}"
+                                           for k, v in snr.slope.items()))
 show(figures.gradients.plot_snr_vs_k(snr.ks, snr.snr, snr.slope, snr.slope_se), "iwae_snr",
      f"Encoder SNR slope {snr.slope['encoder']:+.2f} (theory −0.5), decoder "
      f"{snr.slope['decoder']:+.2f} (theory +0.5); with DReG the encoder's is "
