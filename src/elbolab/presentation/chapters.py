@@ -48,6 +48,11 @@ class ChapterSpec:
         return Path(str(resources.files("elbolab.presentation") / "notebooks"
                         / f"{self.slug}.py"))
 
+    def output(self, out_dir: str | Path, suffix: str) -> Path:
+        """Where a lab in ``out_dir`` keeps this chapter's executed notebook (``.ipynb``) or its
+        validations (``.json``)."""
+        return Path(out_dir) / CHAPTER_DIR / f"{self.slug}{suffix}"
+
 
 _MAIN = ("1", "2", "3", "4", "5", "6", "7", "A1", "A2", "A3", "A4")
 CHAPTERS: tuple[ChapterSpec, ...] = (
@@ -206,8 +211,7 @@ class Chapter:
                                     "trains it (elbolab lab --chapter "
                                     f"{self.id} runs it first)")
         model, state = load_run(folder, device=str(self.device))
-        config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                for k, v in state["config"].items()})
+        config = TrainConfig(**state["config"])
         data = prepare_data(config, self.device, train=train, test=test)
         scores = (torch.load(folder / SCORES, map_location="cpu", weights_only=True)
                   if (folder / SCORES).exists() else None)
@@ -238,7 +242,7 @@ class Chapter:
         a one-line summary of them."""
         from IPython.display import HTML
 
-        atomic_write_json(self.out_dir / CHAPTER_DIR / f"{self.spec.slug}.json",
+        atomic_write_json(self.spec.output(self.out_dir, ".json"),
                           {"chapter": self.id, "validations": self.log.to_dicts()})
         n, passed = len(self.log.records), sum(r.passed for r in self.log.records)
         return HTML(f'<p class="elbolab-chapter-summary"><strong>Chapter {self.id}: {passed} of '

@@ -241,10 +241,10 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
     plans = []
     for spec in specs:
         keys[spec.id] = chapter_key(spec, params, library, [keys[n] for n in spec.needs])
-        saved = _read_json(out / CHAPTER_DIR / f"{spec.slug}.json")
+        saved = _read_json(spec.output(out, ".json"))
         reuse = (not config.rerun and saved.get("key") == keys[spec.id]
                  and saved.get("error") is None and "seconds" in saved
-                 and (out / CHAPTER_DIR / f"{spec.slug}.ipynb").exists())
+                 and spec.output(out, ".ipynb").exists())
         plans.append((spec, reuse, saved))
     notebooks = {spec.id: jupytext.read(spec.source) for spec, reuse, _ in plans if not reuse}
     n_code = sum(c.cell_type == "code" for nb in notebooks.values() for c in nb.cells)
@@ -255,8 +255,6 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
     try:
         for spec, reuse, saved in plans:
             failed = [r.id for r in result.chapters if r.id in spec.needs and r.error]
-            if spec.id == "A5":  # the checklist reads every other chapter's validations
-                _write_metrics(result, config)
             if failed:
                 run = ChapterRun(spec.id, spec.title, 0.0, False,
                                  f"not run: it needs chapter {', '.join(failed)}, which failed")
@@ -269,14 +267,17 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
             for v in run.validations:
                 v["chapter"] = spec.id
             result.chapters.append(run)
+            # metrics.json after every chapter: what ran so far, for a chapter that reads
+            # the others' validations (the checklist) and for a lab stopped half way
+            _write_metrics(result, config)
             if not failed:
-                atomic_write_json(out / CHAPTER_DIR / f"{spec.slug}.json", {
+                atomic_write_json(spec.output(out, ".json"), {
                     "chapter": spec.id, "title": spec.title, "key": keys[spec.id],
                     "seconds": round(run.seconds, 2), "error": run.error,
                     "validations": run.validations})
-                path = out / CHAPTER_DIR / f"{spec.slug}.ipynb"
-                if path.exists():
-                    merged.cells.extend(nbformat.read(path, as_version=4).cells)
+                if spec.output(out, ".ipynb").exists():
+                    merged.cells.extend(nbformat.read(spec.output(out, ".ipynb"),
+                                                      as_version=4).cells)
     finally:
         bar.close()
         result.seconds = time.perf_counter() - start
@@ -328,7 +329,7 @@ def _run_chapter(spec: ChapterSpec, nb: nbformat.NotebookNode, out: Path, params
 
     nb.metadata["kernelspec"] = KERNELSPEC
     inject_parameters(nb, params)
-    metrics = out / CHAPTER_DIR / f"{spec.slug}.json"
+    metrics = spec.output(out, ".json")
     if metrics.exists():
         metrics.unlink()  # the chapter's own validations, written by its last cell
     sockets = tempfile.mkdtemp(prefix="elbolab-kernel-")
@@ -365,7 +366,7 @@ def _run_chapter(spec: ChapterSpec, nb: nbformat.NotebookNode, out: Path, params
         if km.has_kernel:  # we own the manager, so nbclient leaves the shutdown to us
             run_sync(km.shutdown_kernel)(now=True)
         shutil.rmtree(sockets, ignore_errors=True)
-        atomic_write_text(out / CHAPTER_DIR / f"{spec.slug}.ipynb", nbformat.writes(nb))
+        atomic_write_text(spec.output(out, ".ipynb"), nbformat.writes(nb))
     seconds = time.perf_counter() - start
     validations = _read_json(metrics).get("validations")
     if validations is None and error is None:
