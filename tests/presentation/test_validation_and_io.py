@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from elbolab.io import atomic_write_json, atomic_write_text
-from elbolab.presentation.validation import PARTS, ValidationLog, format_html, format_table
+from elbolab.presentation.validation import ValidationLog, format_html, format_table
 
 
 def test_validation_log_records_and_saves(tmp_path):
@@ -38,8 +38,8 @@ def test_validation_log_records_and_saves(tmp_path):
     for shown in ("≤", "≥", "|z| ≤", "1 ± 0.1", "[5e-06, 2e-05]", "0.1 nats", "-4.5 SE"):
         assert shown in table, shown
     html = format_html(data["validations"])
-    assert "<th>compared against</th>" in html and "<td>exact KL</td>" in html
-    assert "<td>3e-05 bits/dim</td>" in html
+    assert "what it is compared against</th>" in html and "against exact KL · statistical" in html
+    assert '<td class="num" data-label="value">3e-05 bits/dim</td>' in html
 
 
 def test_every_record_says_what_it_is_compared_against():
@@ -136,7 +136,7 @@ def test_checklist_appendix_shows_missing_items_and_escapes_names():
     n_handout = sum(i.source == "handout" for i in CHECKLIST)
     n_shown = sum(r["covered"] for r in rows.values() if r["item"].source == "handout")
     assert f"{n_shown} of {n_handout} handout items" in html
-    assert "KL &lt;= 1e-9 &amp; exact" in html and "&lt;the&gt;" in html
+    assert "KL ≤ 1e-9 &amp; exact" in html and "&lt;the&gt;" in html  # readable, escaped
     assert "(25 points)" in html
 
 
@@ -169,16 +169,30 @@ def test_the_checklist_quotes_every_handout_item_verbatim():
                for i in CHECKLIST if i.source == "handout")
 
 
-def test_validation_html_groups_by_part_and_links_each_to_its_section():
-    from elbolab.presentation.validation import PART_SECTIONS, format_html
+def test_validation_html_groups_by_chapter_and_kind_with_readable_names_and_margins():
+    from elbolab.presentation.validation import format_html, margin_text, readable
 
     log = ValidationLog()
     log.at_most("a < b & c", "kl", 0.1, 0.2, kind="oracle", against="y", unit="")
     log.at_least("p-value", "intractable", 0.001, 0.01, kind="statistical",
                  against="1% level", unit="p-value")
-    html = format_html(log.to_dicts())
-    assert "1 of 2 validations passed" in html and "a &lt; b &amp; c" in html
-    # Part 1 comes first (the parts' order), each group links to its section
-    assert html.index('href="#part-1"') < html.index('href="#part-2"')
-    assert set(PART_SECTIONS) == set(PARTS)
-    assert "✗ FAIL" in html and "✓ pass" in html and "≥" in html and "≤" in html
+    log.at_most("posterior q(x_{t-1}|x_t,x_0) vs sigma^2", "diffusion", 1e-15, 1e-9,
+                kind="oracle", against="(sum w)^2 / sum w^2", unit="")
+    records = log.to_dicts()
+    for v, chapter in zip(records, ("2", "1", "7"), strict=True):
+        v["chapter"] = chapter
+    html = format_html(records, [("1", "Why p(x)", "01.html"), ("2", "KL", "02.html"),
+                                 ("7", "Diffusion", "07.html")])
+    assert "2 of 3 validations passed" in html and "a &lt; b &amp; c" in html
+    # chapters in book order, each a group linking to its page; then one group per kind
+    assert html.index('href="01.html"') < html.index('href="02.html"') < html.index("07.html")
+    assert html.count('<details class="group"') == 3 + 2
+    assert '<details class="group" open><summary><a href="01.html">' in html  # a failure opens
+    # the text's notation, not ASCII TeX; a result that says how much room it had
+    assert "q(xₜ₋₁|xₜ,x₀) vs σ²" in html and "(Σw)² / Σw²" in html
+    assert readable("dz/dmu = 1, KL(q || p), a <= b") == "∂z/∂μ = 1, KL(q ‖ p), a ≤ b"
+    assert "✓ 1e+06× under" in html and "✗ −0.009 over".replace("−", "-") in html
+    assert margin_text({"comparator": "|z|<=", "value": -2.2, "tolerance": 4.0,
+                        "passed": True}) == "✓ 1.8 SE spare"
+    assert margin_text({"comparator": "=", "value": 1.05, "reference": 1.0, "tolerance": 0.1,
+                        "passed": True}) == "✓ off 0.05"

@@ -51,7 +51,8 @@ TRAVERSAL_VALUES = tuple(-2.5 + 5.0 * i / 8 for i in range(9))
 class TwoForcesPictures:
     """What the Part 5 image figures show, as arrays (computed once from the trained models):
     test ``originals`` (n, D), each β's ``reconstructions`` and prior ``samples`` (n, D), and
-    latent ``traversals`` (len(values), D) of each β's two busiest units with their labels."""
+    latent ``traversals`` (len(values), D) of each β's busiest and quietest unit (the most and
+    the least KL) with their labels."""
 
     originals: object
     reconstructions: list
@@ -107,10 +108,13 @@ class TwoForcesResult:
         travs, labels = [], []
         for r, m in zip(self.rows, models, strict=True):
             kl = r["kl_per_dim"]
-            for d in sorted(range(len(kl)), key=lambda j: -kl[j])[:2]:
+            order = sorted(range(len(kl)), key=lambda j: -kl[j])
+            # the unit carrying the most information and the one carrying the least: one
+            # moves the image, the other (near the prior) barely does
+            for which, d in (("busiest", order[0]), ("quietest", order[-1])):
                 travs.append(latent_traversal(m, self.test_x[0], d, TRAVERSAL_VALUES)
                              .cpu().numpy())
-                labels.append(f"β={r['beta']:g}, z{d} ({kl[d]:.1f} nats)")
+                labels.append(f"β={r['beta']:g}, {which} z{d} ({kl[d]:.2g} nats)")
         return TwoForcesPictures(x.cpu().numpy(), recons, samples, travs, labels)
 
 

@@ -143,22 +143,32 @@ class Chapter:
     def id(self) -> str:
         return self.spec.id
 
-    def show(self, fig: Any, name: str, caption: str) -> str:
-        """Save ``fig`` as ``figures/<name>.png``, display it once as "Figure <chapter>.<n>"
-        under a one-line caption that states what it shows, close it; return its label."""
-        import matplotlib.pyplot as plt
-        from IPython.display import HTML, display
+    def show(self, fig: Any, name: str, caption: str) -> None:
+        """Save ``fig`` as ``figures/<name>.png`` (twice its display resolution), display it
+        once as "Figure <chapter>.<n>" under a one-line caption that states what it shows
+        (also its alt text), and close it. The output's ``elbolab`` metadata (name, label,
+        caption, display size) lets the book link the file instead of embedding it and lets
+        the text refer to it as ``@fig:<name>``."""
+        import base64
 
-        from .figures.style import save_figure
+        from IPython.display import display
 
+        from .figures.style import png_display_size, save_figure
+
+        if name in self.figures:
+            raise ValueError(f"figure name {name!r} is used twice in chapter {self.id}")
         self.figures.append(name)
         label = f"Figure {self.id}.{len(self.figures)}"
-        save_figure(fig, self.fig_dir / f"{name}.png")
-        display(fig)
-        display(HTML(f'<p class="elbolab-caption" id="fig-{html.escape(name)}"><b>{label}.</b> '
-                     f"{html.escape(caption)}</p>"))
-        plt.close(fig)
-        return label
+        png = save_figure(fig, self.fig_dir / f"{name}.png", close=True)
+        width, height = png_display_size(png)
+        cap = html.escape(caption)
+        page = (f'<figure class="elbolab-figure" id="fig-{html.escape(name)}">'
+                f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" '
+                f'width="{width}" height="{height}" alt="{label}. {cap}">'
+                f"<figcaption><b>{label}.</b> {cap}</figcaption></figure>")
+        display({"text/html": page, "text/plain": f"{label}. {caption}"}, raw=True,
+                metadata={"elbolab": {"figure": name, "label": label, "caption": caption,
+                                      "width": width, "height": height}})
 
     def source(self, *functions: Any) -> Any:
         """The library's own source of ``functions``, shown as code (what runs, not a copy)."""

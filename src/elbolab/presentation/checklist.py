@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from .validation import KINDS
+from .validation import KINDS, readable
 
 
 @dataclass(frozen=True)
@@ -318,9 +318,7 @@ def appendix_html(validations: Sequence[dict]) -> str:
         f"<p><strong>{n_covered} of {len(handout)} handout items</strong> are shown by at least "
         f"one validation of this run; {n_none} cannot be shown by a number, and say why. "
         "The handout's items are quoted verbatim; the lab's own items follow, apart.</p>",
-        "<style>table.elbolab-checklist td, table.elbolab-checklist th "
-        "{vertical-align: top; text-align: left}</style>",
-        '<table class="elbolab-checklist" style="font-size: 0.9em">',
+        '<div class="table-scroll"><table class="elbolab-checklist">',
         "<thead><tr><th>item</th><th>shown in</th><th>validations</th></tr></thead><tbody>",
     ]
     group = None
@@ -336,14 +334,19 @@ def appendix_html(validations: Sequence[dict]) -> str:
             out.append(f"<tr><td>{text}</td><td>—</td><td>{why}</td></tr>")
             continue
         kinds = ", ".join(f"{n} {k}" for k, n in r["kinds"].items() if n)
-        count = f"{r['passed']}/{len(r['checks'])} passed ({kinds})"
+        n = len(r["checks"])
+        count = (f"{n} check{'s' if n > 1 else ''}, {r['passed']} passed ({kinds})")
         if item.kind:  # served by every record of a kind: a count, not a list
             where, what = f"all {len(r['sections'])} sections", f"{count}, in every chapter"
         else:
             where = "<br>".join(escape(s) for s in r["sections"])
-            what = count + "<ul>" + "".join(f"<li>{escape(c)}</li>" for c in r["checks"]) + "</ul>"
-        out.append(f"<tr><td>{text}</td><td>{where}</td><td>{what}</td></tr>")
-    out.append("</tbody></table>")
+            opened = "" if r["passed"] == n else " open"
+            what = (f'<details class="checks"{opened}><summary>{count}</summary><ul>'
+                    + "".join(f"<li>{escape(readable(c))}</li>" for c in r["checks"])
+                    + "</ul></details>")
+        out.append(f'<tr><td>{text}</td><td data-label="shown in">{where}</td>'
+                   f'<td data-label="validations">{what}</td></tr>')
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 

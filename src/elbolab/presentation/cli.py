@@ -49,7 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser(
         "lab",
-        help="execute the lab notebook; write the .ipynb, report.html, figures/, metrics.json",
+        help="run the lab's chapters; write the book (book/, report.html opens it), the merged "
+             ".ipynb, figures/, metrics.json",
     )
     add_config_options(lab, LabConfig)
     lab.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -383,7 +384,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         print(f"  checklist: {shown}/{len(handout)} handout items shown by a validation, "
               f"{sum(bool(r['item'].no_check) for r in handout)} not measurable (said why)"
               + (f"; MISSING: {', '.join(missing)}" if missing else ""))
-    for label, path in (("notebook", result.notebook), ("report", result.report),
+    for label, path in (("book", result.out_dir / "book" / "index.html"),
+                        ("notebook", result.notebook), ("report", result.report),
                         ("metrics", result.metrics), ("figures", result.out_dir / "figures")):
         print(f"  {label:<9}{path}")
     if result.error:

@@ -13,7 +13,8 @@ chapters that need it. It writes into the output folder:
 - ``chapters/<chapter>.ipynb`` and ``chapters/<chapter>.json``: each executed chapter (saved
   even if a cell fails) and its validations, key, seconds and error;
 - ``lab3_elbo.ipynb``: the chapters' executed notebooks, merged in book order;
-- ``report.html``: the merged notebook as one self-contained page (:mod:`.report`);
+- ``book/``: the chapters as an offline book, one page each, and ``report.html``, its front
+  page (:mod:`.report`);
 - ``figures/*.png``: written by the chapters;
 - ``metrics.json``: ``{"validations": [{"name", "part", "chapter", "kind", "against",
   "value", "unit", "comparator", "tolerance", "reference", "passed", "detail", "section",
@@ -23,6 +24,7 @@ chapters that need it. It writes into the output folder:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -46,6 +48,7 @@ from ..vae.config import option
 from ..vae.data import default_data_dir
 from ..vae.device import DEVICE_CHOICES, check_device_setting
 from .chapters import CHAPTER_DIR, CHAPTER_IDS, ChapterSpec, chapter, with_needs
+from .report import BOOK_DIR
 
 if TYPE_CHECKING:
     import nbformat
@@ -170,7 +173,7 @@ def claim_lab_folder(out: str | os.PathLike[str]) -> Path:
     if out.is_dir():
         entries = set(os.listdir(out))
         ours = {f"{NOTEBOOK_NAME}.ipynb", "report.html", "metrics.json", "figures", "runs",
-                CHAPTER_DIR, LAB_MARK, LOCK_FILE}
+                CHAPTER_DIR, BOOK_DIR, LAB_MARK, LOCK_FILE}
         foreign = sorted(entries - ours)
         if foreign and not entries & {LAB_MARK, f"{NOTEBOOK_NAME}.ipynb"}:
             raise ValueError(f"{out} holds files elbolab lab did not write ("
@@ -222,7 +225,7 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
     import jupytext
     import nbformat
 
-    from .report import write_report
+    from .report import BookChapter, write_book
 
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / CHAPTER_DIR).mkdir(exist_ok=True)
@@ -252,6 +255,7 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
     start = time.perf_counter()
     merged = nbformat.v4.new_notebook()
     merged.metadata["kernelspec"] = KERNELSPEC
+    book: list[BookChapter] = []
     try:
         for spec, reuse, saved in plans:
             failed = [r.id for r in result.chapters if r.id in spec.needs and r.error]
@@ -270,23 +274,62 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
             # metrics.json after every chapter: what ran so far, for a chapter that reads
             # the others' validations (the checklist) and for a lab stopped half way
             _write_metrics(result, config)
+            executed = None
             if not failed:
                 atomic_write_json(spec.output(out, ".json"), {
                     "chapter": spec.id, "title": spec.title, "key": keys[spec.id],
                     "seconds": round(run.seconds, 2), "error": run.error,
                     "validations": run.validations})
                 if spec.output(out, ".ipynb").exists():
-                    merged.cells.extend(nbformat.read(spec.output(out, ".ipynb"),
-                                                      as_version=4).cells)
+                    executed = nbformat.read(spec.output(out, ".ipynb"), as_version=4)
+                    merged.cells.extend(copy.deepcopy(executed.cells))
+            book.append(BookChapter(spec, executed, sum(bool(v["passed"])
+                                                        for v in run.validations),
+                                    len(run.validations), run.error, run.seconds, run.reused))
     finally:
         bar.close()
         result.seconds = time.perf_counter() - start
         errors = [f"chapter {r.id}: {r.error}" for r in result.chapters if r.error]
         result.error = "\n".join(errors) or None
         _write_metrics(result, config)
+        link_figure_refs(merged)
         atomic_write_text(result.notebook, nbformat.writes(merged))
-        write_report(merged, result.report)
+        write_book(out, book, run_header(config))
     return result
+
+
+def run_header(config: LabConfig) -> dict:
+    """What the book's header says about this run: date, commit, seed, mode and device."""
+    import subprocess
+
+    from ..vae.device import resolve_device
+
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    return {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "commit": (commit + (" (with local changes)" if dirty else "")) if commit
+            else f"elbolab {__version__} (not a git checkout)",
+            "seed": int(config.seed), "mode": "quick" if config.quick else "full",
+            "device": str(resolve_device(config.device))}
+
+
+def link_figure_refs(nb: nbformat.NotebookNode) -> None:
+    """In the merged notebook, each ``@fig:name`` of the text becomes a Markdown link
+    "[Figure 4.2](#fig-name)" to the figure (the book renders its own links)."""
+    from .report import _FIGREF, figure_index
+
+    figures = figure_index([("", nb)])
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _FIGREF.sub(
+                lambda m: (f"[{figures[m.group(1)].label}](#fig-{m.group(1)})"
+                           if m.group(1) in figures else m.group(0)), cell.source)
 
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}

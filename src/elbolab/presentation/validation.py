@@ -31,16 +31,6 @@ from html import escape
 from ..io import atomic_write_json
 
 PARTS = ("intractable", "kl", "jensen", "elbo", "training", "two_forces", "diffusion")
-#: Each part's notebook section: (title, anchor id of its heading in the notebook)
-PART_SECTIONS = {
-    "intractable": ("Part 1 — Why p(x) is intractable", "part-1"),
-    "kl": ("Part 2 — KL divergence", "part-2"),
-    "jensen": ("Part 3 — Jensen's inequality and the ELBO", "part-3"),
-    "elbo": ("Part 4 — The ELBO and the reparameterization trick", "part-4"),
-    "training": ("Part 4 — A VAE trained on MNIST", "part-4"),
-    "two_forces": ("Part 5 — The two forces", "part-5"),
-    "diffusion": ("From the ELBO to diffusion", "diffusion"),
-}
 KINDS = ("identity", "oracle", "statistical", "demonstration")
 #: How a value meets its threshold, and how a table shows it: ``=`` is |value − reference| ≤
 #: tolerance; ``in`` is reference ≤ value ≤ tolerance; ``custom``: the caller decided.
@@ -83,10 +73,11 @@ class Validation:
     def _repr_html_(self) -> str:
         """One line in a notebook (a cell that ends in a check shows its verdict, not a repr)."""
         mark = "✓ pass" if self.passed else "✗ FAIL"
-        return (f'<p class="elbolab-check"><strong>{mark}</strong> · {escape(self.name)}: '
+        cls = "elbolab-check" + ("" if self.passed else " fail")
+        return (f'<p class="{cls}"><strong>{mark}</strong> · {escape(readable(self.name))}: '
                 f"{self.value:.4g} {escape(self.unit)} {COMPARATORS[self.comparator]} "
-                f"{escape(threshold_text(asdict(self)))} against {escape(self.against)} "
-                f"<em>({self.kind})</em></p>")
+                f"{escape(threshold_text(asdict(self)))} against "
+                f"{escape(readable(self.against))} <em>({self.kind})</em></p>")
 
 
 @dataclass
@@ -230,41 +221,145 @@ def format_table(validations: list[dict]) -> str:
     return "\n".join(out)
 
 
-def format_html(validations: list[dict]) -> str:
-    """The validations as an HTML table, one group per part (its header links to the part's
-    section), each row: the check, its kind, what it is compared against, the measured value
-    with its unit, the comparator, the threshold and the verdict; the pass count and the kinds
-    at the top."""
+_SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ",
+                strict=True))
+_SUP = dict(zip("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", strict=True))
+_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "lambda": "λ", "mu": "μ", "rho": "ρ",
+          "sigma": "σ", "tau": "τ", "theta": "θ", "phi": "φ", "eps": "ε", "dmu": "Δμ",
+          "alpha-bar": "ᾱ"}
+_RULES = (
+    (r"\bd(\w)/d(mu|sigma|logvar)\b",
+     lambda m: f"∂{m.group(1)}/∂{_GREEK.get(m.group(2), m.group(2))}"),
+    (r"\b(" + "|".join(sorted(_GREEK, key=len, reverse=True)) + r")(?![A-Za-z])",
+     lambda m: _GREEK[m.group(1)]),
+    (r"\bsqrt\(", lambda m: "√("),
+    (r"\bsum (?=[a-zA-Z](?![A-Za-z]))", lambda m: "Σ"),
+    (r"_\{([^{}]+)\}", lambda m: (("".join(_SUB[c] for c in m.group(1)))
+                                  if all(c in _SUB for c in m.group(1)) else f"_({m.group(1)})")),
+    (r"(?<=[A-Za-zα-ωᾱ])_([0-9a-z])(?![A-Za-z0-9])", lambda m: _SUB.get(m.group(1), m.group(0))),
+    (r"\^(-?[0-9]+)(?![0-9])", lambda m: "".join(_SUP[c] for c in m.group(1))),
+    (r"(?<=\d) x (?=\d)|\(x(?=\d)", lambda m: " × " if m.group(0) == " x " else "(×"),
+    (r"<=", lambda m: "≤"),
+    (r">=", lambda m: "≥"),
+    (r"->", lambda m: "→"),
+    (r"\|\|", lambda m: "‖"),
+    (r"(?<= )-(?= )", lambda m: "−"),
+    (r"(?<=[ (])-(?=\d|inf\b)", lambda m: "−"),
+)
+
+
+def readable(text: str) -> str:
+    """A check's name or comparison in the notation of the text: ``x_{t-1}`` → xₜ₋₁,
+    ``sigma^2`` → σ², ``<=`` → ≤, ``||`` → ‖, ``dz/dmu`` → ∂z/∂μ, ``(sum w)^2`` → (Σw)²,
+    ``1201 x 1201`` → 1201 × 1201. The records keep their ASCII names (``metrics.json`` is read
+    by programs); only what a reader sees is rewritten."""
+    import re
+
+    for pattern, repl in _RULES:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def margin_text(v: dict) -> str:
+    """What a record's result means beyond pass/fail, in a few words: how much room it had
+    ("✓ 1.4e+05× under" a bound, "✓ 1.8 SE spare", "✓ +1.8 over" a floor, "✓ off 2e-15" of a
+    target), or by how much it failed ("✗ 3× over")."""
+    comparator, value, tol = v.get("comparator", "custom"), v["value"], v["tolerance"]
+    ref = v.get("reference")
+    mark = "✓" if v["passed"] else "✗"
+    if not math.isfinite(value):
+        return f"{mark} {value}"
+    if comparator == "<=":
+        if value == 0:
+            return f"{mark} exactly 0"
+        if value > 0 and tol > 0:
+            ratio = tol / value
+            return f"{mark} {ratio:.2g}× under" if ratio >= 1 else f"{mark} {1 / ratio:.2g}× over"
+        return f"{mark} {tol - value:+.3g} under"
+    if comparator == ">=":
+        return f"{mark} {value - tol:+.3g} over"
+    if comparator == "|z|<=":
+        return f"{mark} {tol - abs(value):.2g} SE spare" if v["passed"] else \
+            f"{mark} {abs(value) - tol:.2g} SE out"
+    if comparator == "=" and ref is not None:
+        return f"{mark} off {abs(value - ref):.2g}"
+    if comparator == "in" and ref is not None:
+        return f"{mark} inside" if v["passed"] else f"{mark} outside"
+    return mark
+
+
+def _row(v: dict, chapter: bool) -> str:
+    how = COMPARATORS.get(v.get("comparator", "custom"), "see check")
+    unit = f" {escape(v['unit'])}" if v.get("unit") else ""
+    cls = "" if v["passed"] else ' class="fail"'
+    where = f"<td>{escape(str(v.get('chapter', '')))}</td>" if chapter else ""
+    return (f"<tr{cls}>{where}<td>{escape(readable(v['name']))}"
+            f'<div class="against">against {escape(readable(v.get("against", "")))} · '
+            f"{escape(v.get('kind', '?'))}</div></td>"
+            f'<td class="num" data-label="value">{v["value"]:.3g}{unit}</td>'
+            f'<td class="num" data-label="threshold">{how} {escape(threshold_text(v))}</td>'
+            f'<td data-label="result">{escape(margin_text(v))}</td></tr>')
+
+
+def _table(rows: list[dict], chapter: bool = False) -> str:
+    head = ("<th>chapter</th>" if chapter else "") + (
+        '<th>check, and what it is compared against</th><th class="num">value</th>'
+        '<th class="num">threshold</th><th>result</th>')
+    return ('<div class="table-scroll"><table class="elbolab-validations">'
+            f"<thead><tr>{head}</tr></thead><tbody>"
+            + "".join(_row(v, chapter) for v in rows) + "</tbody></table></div>")
+
+
+def _count(rows: list[dict]) -> str:
+    passed = sum(bool(v["passed"]) for v in rows)
+    kinds = ", ".join(f"{n} {k}" for k in KINDS
+                      if (n := sum(v.get("kind") == k for v in rows)))
+    return f"{passed} of {len(rows)} passed ({kinds})"
+
+
+def format_html(validations: list[dict],
+                chapters: list[tuple[str, str, str]] | None = None) -> str:
+    """The validations as HTML a reader can filter without a script: grouped once by chapter
+    and once by kind, each group a ``<details>`` that opens on a click (a group with a failed
+    check opens by itself). Each row: the check in the text's notation (:func:`readable`)
+    with what it is compared against and its kind under it, the value with its unit, the
+    comparator and threshold, and the result with its margin (:func:`margin_text`).
+    ``chapters``: (id, title, page) of each chapter, in book order, for the groups' titles
+    and links; without it, the records' ``chapter`` (or ``part``) names the groups."""
     n_pass = sum(v["passed"] for v in validations)
-    kinds = ", ".join(f"{sum(v.get('kind') == k for v in validations)} {k}" for k in KINDS)
-    out = [f"<p><strong>{n_pass} of {len(validations)} validations passed</strong> ({kinds}). "
-           "Each row: what the check measures, what it is compared against, the measured "
-           "value and its unit, how it is compared (≤, ≥, = within ±, |z| ≤ for a z-score in "
-           "standard errors, ∈ a range) and the threshold it must meet.</p>",
-           "<style>table.elbolab-validations td:nth-child(-n+3), table.elbolab-validations "
-           "th:nth-child(-n+3) {text-align: left !important} table.elbolab-validations "
-           "td:nth-child(n+4) {white-space: nowrap}</style>",
-           '<table class="elbolab-validations" style="font-size: 0.9em">',
-           "<thead><tr><th>check</th><th>kind</th><th>compared against</th><th>value</th>"
-           "<th></th><th>threshold</th><th>result</th></tr></thead><tbody>"]
-    for part in PARTS:
-        rows = [v for v in validations if v["part"] == part]
+    out = [f"<p><strong>{n_pass} of {len(validations)} validations passed</strong> "
+           f"({_count(validations).split('(', 1)[1]}. Open a group to see its checks. Each "
+           "row: what the check measures, what it is compared against, the measured value and "
+           "its unit, how it is compared (≤, ≥, = within ±, |z| ≤ for a z-score in standard "
+           "errors, ∈ a range), the threshold, and how much room the result had.</p>",
+           "<h3>By chapter</h3>"]
+
+    def key(v: dict) -> str:
+        return str(v.get("chapter") or v.get("part", ""))
+
+    known = [(cid, title, page) for cid, title, page in (chapters or [])]
+    order = [c[0] for c in known] + sorted({key(v) for v in validations}
+                                           - {c[0] for c in known})
+    titles = {cid: (title, page) for cid, title, page in known}
+    for cid in order:
+        rows = [v for v in validations if key(v) == cid]
         if not rows:
             continue
-        title, anchor = PART_SECTIONS[part]
-        out.append(f'<tr><th colspan="7" style="text-align: left"><a href="#{anchor}">'
-                   f"{escape(title)}</a> ({sum(v['passed'] for v in rows)}/{len(rows)})</th></tr>")
-        for v in rows:
-            how = COMPARATORS.get(v.get("comparator", "custom"), "see check")
-            verdict = "✓ pass" if v["passed"] else "<strong>✗ FAIL</strong>"
-            unit = f" {escape(v['unit'])}" if v.get("unit") else ""
-            out.append(f"<tr><td>{escape(v['name'])}</td><td>{escape(v.get('kind', '?'))}</td>"
-                       f"<td>{escape(v.get('against', ''))}</td><td>{v['value']:.3g}{unit}</td>"
-                       f"<td>{how}</td><td>{escape(threshold_text(v))}</td>"
-                       f"<td>{verdict}</td></tr>")
-    out.append("</tbody></table>")
+        title, page = titles.get(cid, (cid, ""))
+        name = f'<a href="{escape(page)}">{escape(title)}</a>' if page else escape(title)
+        opened = " open" if not all(v["passed"] for v in rows) else ""
+        out.append(f'<details class="group"{opened}><summary>{name}: {_count(rows)}</summary>'
+                   + _table(rows) + "</details>")
+    out.append("<h3>By kind</h3>")
+    for kind in KINDS:
+        rows = [v for v in validations if v.get("kind") == kind]
+        if rows:
+            opened = " open" if not all(v["passed"] for v in rows) else ""
+            out.append(f'<details class="group"{opened}><summary>{kind}: '
+                       f"{sum(bool(v['passed']) for v in rows)} of {len(rows)} passed"
+                       f"</summary>{_table(rows, chapter=True)}</details>")
     return "\n".join(out)
 
 
-__all__ = ["COMPARATORS", "KINDS", "PARTS", "PART_SECTIONS", "Validation", "ValidationLog",
-           "format_html", "format_table", "threshold_text"]
+__all__ = ["COMPARATORS", "KINDS", "PARTS", "Validation", "ValidationLog",
+           "format_html", "format_table", "margin_text", "readable", "threshold_text"]

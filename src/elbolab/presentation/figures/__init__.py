@@ -26,12 +26,12 @@ from .kl import (
     plot_mode_fits_1d,
     plot_mode_fits_2d,
 )
-from .stability import plot_stability_map
+from .stability import plot_stability_summary, plot_textbook_failures
 from .style import save_figure
 from .training import (
-    plot_bounds_by_objective,
     plot_latent_scatter,
     plot_learning_curves,
+    plot_paired_differences,
     plot_reconstructions,
     plot_runs_compared,
     plot_samples,
@@ -46,16 +46,18 @@ from .two_forces import (
 )
 
 __all__ = [
-    "plot_bdmc_bracket", "plot_beta_images", "plot_bound_ladder", "plot_bounds_by_objective",
+    "plot_bdmc_bracket", "plot_beta_images", "plot_bound_ladder",
     "plot_ddpm_2d", "plot_diffusion_testbed", "plot_elbo_gap_identity",
     "plot_ess_collapse", "plot_estimator_comparison", "plot_gradient_variance",
     "plot_iwae_vs_k", "plot_jensen_chords",
     "plot_jensen_gap_vs_spread", "plot_kl_asymmetry_heatmap", "plot_kl_asymmetry_pair",
     "plot_kl_monte_carlo", "plot_kl_per_dimension", "plot_latent_scatter",
     "plot_latent_traversals", "plot_learning_curves", "plot_mode_fits_1d", "plot_mode_fits_2d",
-    "plot_naive_mc_error", "plot_noise_schedules", "plot_rate_distortion",
+    "plot_naive_mc_error", "plot_noise_schedules", "plot_paired_differences",
+    "plot_rate_distortion",
     "plot_rd_learning_curves", "plot_reconstructions", "plot_reparameterization",
     "plot_runs_compared", "plot_samples", "plot_samples_for_accuracy", "plot_snr_vs_k",
-    "plot_stability_map", "plot_sticking_the_landing", "plot_underflow",
+    "plot_stability_summary", "plot_sticking_the_landing", "plot_textbook_failures",
+    "plot_underflow",
     "plot_vae_gradient_variance", "save_figure", "two_forces_figures",
 ]

@@ -1,5 +1,6 @@
 """Figures of "How tight is the bound on real data?": the ladder of bounds of a trained VAE
-with its approximation and amortization gaps, and the BDMC bracket against the AIS schedule."""
+(paired per image, its steps the amortization and approximation gaps, and the total), and the
+BDMC bracket against the AIS schedule."""
 
 from __future__ import annotations
 
@@ -10,36 +11,49 @@ from matplotlib.figure import Figure
 from .style import COLORS, STYLE
 
 
-def plot_bound_ladder(bounds: dict[str, tuple[float, float]],
-                      gaps: dict[str, tuple[float, float]], title: str) -> Figure:
-    """Each bound's mean ± standard error over the images (nats per image), bottom (loosest)
-    to top; beside it ``gaps`` (name → (nats, standard error of the paired difference)): the
-    images' spread cancels in a gap, so its error bar is the one to read."""
-    names = sorted(bounds, key=lambda n: bounds[n][0])
+def plot_bound_ladder(rungs: dict[str, np.ndarray], title: str) -> Figure:
+    """A ladder of bounds on the same images, loosest first and the tightest (the reference)
+    last: ``rungs[name]`` holds one value per image (nats). Each rung is drawn at its mean
+    paired difference from the reference, ± 2 standard errors of that paired difference
+    (the images' own spread cancels); each step between neighbouring rungs is labelled with
+    its paired mean ± SE, and the whole distance from the first rung to the reference — the
+    total gap — is drawn as a bracket."""
+    names = list(rungs)
+    values = [np.asarray(rungs[n], dtype=float) for n in names]
+    top = values[-1]
+    n = len(top)
+
+    def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        d = a - b
+        return float(d.mean()), float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+
     with plt.rc_context(STYLE):
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.0), layout="constrained",
-                                      gridspec_kw={"width_ratios": [2.2, 1]})
+        fig, ax = plt.subplots(figsize=(8.4, 0.62 * len(names) + 1.3), layout="constrained")
         colors = [COLORS["q"], COLORS["accent"], COLORS["ok"], COLORS["mc"], COLORS["exact"]]
-        for i, (name, c) in enumerate(zip(names, colors, strict=False)):
-            m, se = bounds[name]
-            ax.errorbar(m, i, xerr=se, fmt="o", color=c, capsize=3, ms=7, lw=0.8, alpha=0.8)
-            ax.annotate(f"{m:.2f}", (m, i), xytext=(0, 8), textcoords="offset points",
-                        ha="center", fontsize=8)
+        xs = []
+        for i, v in enumerate(values):
+            m, se = paired(v, top)
+            xs.append(m)
+            ax.errorbar(m, i, xerr=2 * se, fmt="o", color=colors[i % len(colors)], capsize=3,
+                        ms=7)
+        for i in range(len(names) - 1):
+            m, se = paired(values[i + 1], values[i])
+            ax.annotate("", (xs[i + 1], i + 1), (xs[i], i),
+                        arrowprops={"arrowstyle": "->", "color": "#888", "lw": 0.9})
+            ax.annotate(f"+{m:.2f} ± {se:.2f}" if m >= 0 else f"{m:.2f} ± {se:.2f}",
+                        ((xs[i] + xs[i + 1]) / 2, i + 0.5), xytext=(6, 0),
+                        textcoords="offset points", va="center", fontsize=8, color="#444")
+        total, total_se = paired(top, values[0])
+        x_br = min(xs) - 0.12 * max(abs(min(xs)), 1e-9)
+        ax.plot([x_br, x_br], [0, len(names) - 1], color=COLORS["exact"], lw=1.2)
+        ax.annotate(f"total gap\n{total:.2f} ± {total_se:.2f}", (x_br, (len(names) - 1) / 2),
+                    xytext=(-6, 0), textcoords="offset points", ha="right", va="center",
+                    fontsize=8.5, fontweight="bold")
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.4)
-        ax.set_xlabel("nats per test image (higher is tighter; ± over the images)")
+        ax.set_xlim(x_br - 0.45 * max(abs(min(xs)), 1e-9), 0.08 * max(abs(min(xs)), 1e-9))
+        ax.set_xlabel(f"nats per image relative to {names[-1]} (paired, ± 2 SE; {n} images)")
         ax.set_title(title)
-        values = [v for v, _ in gaps.values()]
-        ax2.barh(range(len(gaps)), values, xerr=[se for _, se in gaps.values()], capsize=3,
-                 color=COLORS["band"])
-        for i, (v, se) in enumerate(gaps.values()):
-            ax2.annotate(f"{v:.2f} ± {se:.2f}", (max(v, 0) + se, i), xytext=(4, 0),
-                         textcoords="offset points", va="center", fontsize=8)
-        ax2.set_yticks(range(len(gaps)), list(gaps), fontsize=8)
-        ax2.set_xlabel("nats per image")
-        ax2.set_title("the gaps (paired per image)")
-        ax2.set_xlim(min(0.0, min(values)), max(max(v + se for v, se in gaps.values()),
-                                                1e-9) * 1.5)
     return fig
 
 

@@ -70,14 +70,20 @@ def plot_runs_compared(histories: dict[str, Sequence[dict]], *,
     return fig
 
 
-def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray,
+def plot_reconstructions(originals: np.ndarray,
+                         reconstructions: np.ndarray | dict[str, np.ndarray],
                          shape: tuple[int, int]) -> Figure:
-    """Test images (top row of each pair) and their reconstructions (decoder means)."""
+    """Test images (top row) and their reconstructions (decoder means) below them: one row,
+    or one row per model when ``reconstructions`` maps a label to each model's, so that
+    models are compared on the same images."""
+    rows = (reconstructions if isinstance(reconstructions, dict)
+            else {"reconstruction": reconstructions})
     n = len(originals)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(2, 1, figsize=(min(1.0 * n, 14), 2.6), layout="constrained")
-        for ax, imgs, label in ((axes[0], originals, "data"),
-                                (axes[1], reconstructions, "reconstruction")):
+        fig, axes = plt.subplots(1 + len(rows), 1, figsize=(min(1.0 * n, 14),
+                                                            1.3 * (1 + len(rows))),
+                                 layout="constrained")
+        for ax, (label, imgs) in zip(axes, [("data", originals), *rows.items()], strict=True):
             ax.imshow(image_grid(imgs, shape, n), cmap="gray_r", vmin=0, vmax=1)
             ax.set_axis_off()
             ax.set_title(label, fontsize=9, loc="left")
@@ -108,34 +114,32 @@ def plot_latent_scatter(z: np.ndarray, labels: np.ndarray) -> Figure:
     return fig
 
 
-def plot_bounds_by_objective(bounds: dict[str, dict[str, tuple[float, float]]]) -> Figure:
-    """Test bounds of models trained with different objectives: ``bounds[model][bound] =
-    (mean, standard error)`` in nats per image (e.g. ELBO, L_5, IWAE-k log p(x)); one group of
-    bars per model, the same bounds in the same colours."""
-    models = list(bounds)
-    names = list(bounds[models[0]])
-    colors = [COLORS["q"], COLORS["accent"], COLORS["mc"], COLORS["ok"]]
-    width = 0.8 / len(names)
+def plot_paired_differences(rows: Sequence[tuple[str, float, float]], *, title: str,
+                            xlabel: str = "nats per test image, paired (± 2 SE)") -> Figure:
+    """Paired differences, each (label, mean, standard error of the paired difference): a
+    point with a ± 2 SE bar per row, the zero line, the value written beside it. The images'
+    own spread cancels in a paired difference, so these bars (not the spread of either
+    model's bound) say whether a difference is real."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.5, 3.9), layout="constrained")
-        lo = min(m - 3 * se for b in bounds.values() for m, se in b.values())
-        hi = max(m + 3 * se for b in bounds.values() for m, se in b.values())
-        for j, (name, c) in enumerate(zip(names, colors, strict=False)):
-            xs = np.arange(len(models)) + (j - (len(names) - 1) / 2) * width
-            means = [bounds[m][name][0] for m in models]
-            ax.bar(xs, [v - lo + 0.1 * (hi - lo) for v in means], width * 0.9,
-                   bottom=lo - 0.1 * (hi - lo), color=c, label=name,
-                   yerr=[bounds[m][name][1] for m in models], capsize=3)
-            for x, v in zip(xs, means, strict=True):
-                ax.annotate(f"{v:.1f}", (x, v), xytext=(0, 3), textcoords="offset points",
-                            ha="center", fontsize=7)
-        ax.set_xticks(range(len(models)), models)
-        ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.15 * (hi - lo))
-        ax.set_ylabel("nats per test image (higher is better)")
-        ax.set_title("Each model's test bounds: trained on the ELBO or on the IWAE bound")
-        fig.legend(fontsize=8, loc="outside lower center", ncols=len(names))
+        fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.2), layout="constrained")
+        y = np.arange(len(rows))[::-1]
+        for yi, (_, m, se) in zip(y, rows, strict=True):
+            color = COLORS["mc"] if m - 2 * se > 0 else (
+                COLORS["q"] if m + 2 * se < 0 else COLORS["exact"])
+            ax.errorbar(m, yi, xerr=2 * se, fmt="o", color=color, capsize=4, ms=7)
+            ax.annotate(f"{m:+.2f} ± {se:.2f}", (m, yi), xytext=(0, 9),
+                        textcoords="offset points", ha="center", fontsize=8)
+        ax.axvline(0, color=COLORS["exact"], lw=1)
+        ax.set_yticks(y, [r[0] for r in rows])
+        ax.set_ylim(-0.7, len(rows) - 0.2)
+        lo = min(m - 2 * se for _, m, se in rows)
+        hi = max(m + 2 * se for _, m, se in rows)
+        pad = 0.12 * (max(hi, 0) - min(lo, 0))
+        ax.set_xlim(min(lo, 0) - pad, max(hi, 0) + pad)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
     return fig
 
 
-__all__ = ["plot_bounds_by_objective", "plot_latent_scatter", "plot_learning_curves",
+__all__ = ["plot_paired_differences", "plot_latent_scatter", "plot_learning_curves",
            "plot_reconstructions", "plot_runs_compared", "plot_samples"]

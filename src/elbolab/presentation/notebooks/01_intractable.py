@@ -132,7 +132,8 @@ log.at_most("exact posterior density = Bayes' rule p(x|z)p(z)/p(x) (max abs erro
             "intractable", (ref_post.log_prob(z_probe) - bayes).abs().max().item(), 1e-9,
             "float64 rounding of sums of O(10)-nat terms", kind="oracle",
             against="torch MultivariateNormal of the exact posterior", unit="nats")
-print(f"log p(x) for the first points: {exact[:4].numpy().round(4)}")
+print("log p(x) of the first four points:", ", ".join(f"{v:.4f}" for v in exact[:4].tolist()),
+      "nats")
 
 # %% [markdown]
 # ## The handout's three methods, one line of the estimator each
@@ -187,9 +188,11 @@ print(f"d = 4: naive MC with {n_naive:,} prior draws misses the exact log p(x) b
 # dotted lines are the standard error the estimator *reports* about itself — the delta
 # method: $\widehat{\log p} = \log\bar w$ has SE $\approx \mathrm{sd}(w)/(\bar w\sqrt n) =
 # \sqrt{(n/\mathrm{ESS}-1)/(n-1)}$, with ESS $=(\sum w)^2/\sum w^2$ the effective number of
-# samples (Kish) that carry the weight.
+# samples (Kish) that carry the weight (@fig:naive_mc_error_vs_samples).
 # In high dimension the reported error is far too small: the few prior samples that land
-# near the posterior dominate both the estimate and its error bar.
+# near the posterior dominate both the estimate and its error bar. How many prior samples a
+# 1-nat answer needs grows like $e^{\mathrm{KL}}$ (@fig:naive_mc_samples_needed), because the
+# effective sample size collapses with $d$ (@fig:naive_mc_ess_collapse).
 
 # %%
 log.section('naive Monte Carlo as d grows', 'p1.naive_mc')
@@ -265,7 +268,8 @@ show(figures.intractable.plot_ess_collapse(sweep, 10_000), "naive_mc_ess_collaps
 # Taken literally, the formula averages *probabilities*. With $D$ data dimensions
 # $\log p(x\mid z)$ is of order $-D$: below about $-104$ every term is 0 in float32 (below
 # $-745$ in float64), the average is 0 and the "estimate" is $-\infty$. In log space
-# ($\log\frac1n\sum e^{a_i} = \operatorname{logsumexp}(a) - \log n$) nothing underflows.
+# ($\log\frac1n\sum e^{a_i} = \operatorname{logsumexp}(a) - \log n$) nothing underflows
+# (@fig:naive_mc_underflow).
 
 # %%
 log.section('averaging probabilities underflows', 'p1.log_space', 'x.stability')
@@ -294,9 +298,9 @@ show(figures.intractable.plot_underflow(under), "naive_mc_underflow",
 # The cure itself is shown at $d = 32$, where naive Monte Carlo fails, in the next section. With the exact
 # posterior as $q$ every weight **equals** $p(x)$ — zero variance. A proposal that is too
 # wide wastes samples; one that is too narrow has heavy-tailed weights. The IWAE bound
-# $\mathcal L_k = \mathbb E\big[\log\frac1k\sum_{i\le k} w_i\big]$ (Burda et al. 2015)
+# $\mathcal L_k = \mathbb E\big[\log\frac1k\sum_{i\le k} w_i\big]$ [@burda2016]
 # interpolates between the ELBO ($k = 1$) and $\log p(x)$ ($k\to\infty$); here its $q$ is the
-# over-confident (half-width) posterior, like a typical VAE encoder.
+# over-confident (half-width) posterior, like a typical VAE encoder (@fig:estimators_vs_exact).
 
 # %%
 log.section('importance sampling, IWAE-k and the ELBO', 'p1.importance')
@@ -362,7 +366,8 @@ log.at_most("effective sample size = (sum w)^2 / sum w^2 in numpy (max rel. erro
 # reported error bar misses the truth. Importance sampling with a proposal that knows nothing of
 # the exact answer — a diagonal Gaussian $q$ fitted to each $x$ by maximizing the ELBO
 # (`fit_gaussian_proposal`), widened ×1.2 because a reverse-KL fit is narrower than the
-# posterior (chapter 2) — spends the same $10^4$ evaluations and lands within its error bar.
+# posterior (chapter 2) — spends the same $10^4$ evaluations and lands within its error bar
+# (@fig:estimators_d32_per_point).
 
 # %%
 log.section('naive MC fails, importance sampling fixes it (d = 32)', 'p1.naive_mc',

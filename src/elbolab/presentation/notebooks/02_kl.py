@@ -16,9 +16,9 @@
 # The handout's Part 2 (20 min): "build the mathematical tool that measures distributional
 # differences". After this chapter you will be able to
 #
-# - compute $\mathrm{KL}(p\,\|\,q)$ three ways with `KLDivergenceBuilder` — closed form for
-#   two Gaussians, `standard_normal_kl` for an encoder against $\mathcal N(0,I)$, and Monte Carlo
-#   with an honest standard error — and check each against `torch.distributions`;
+# - compute the Kullback–Leibler divergence [@kullback1951] $\mathrm{KL}(p\,\|\,q)$ three ways
+#   with `KLDivergenceBuilder` — closed form for two Gaussians, `standard_normal_kl` for an
+#   encoder against $\mathcal N(0,I)$, and Monte Carlo with an honest standard error — and check each against `torch.distributions`;
 # - explain, with numbers and pictures, why $\mathrm{KL}(p\|q)\neq\mathrm{KL}(q\|p)$ and what
 #   that does to a fitted $q$: mode covering against mode seeking, and an over-confident VAE
 #   posterior.
@@ -106,7 +106,7 @@ print(f"max relative error vs torch.distributions: {rel_err:.2e}")
 # \sigma^2)$ against the prior $\mathcal N(0, I)$ — is `standard_normal_kl`:
 # $$\mathrm{KL}\big(q\,\|\,\mathcal N(0,I)\big) = \tfrac12\sum_{j=1}^d\big(\mu_j^2 + \sigma_j^2 - 1
 #   - \log\sigma_j^2\big)$$
-# (Kingma & Welling 2014, App. B), summed over the latent dimensions; checked on its own,
+# [@kingma2014, App. B], summed over the latent dimensions; checked on its own,
 # through `KLDivergenceBuilder.standard_normal_kl`. Its code:
 
 # %%
@@ -164,7 +164,8 @@ log.z_within("KLDivergenceBuilder.monte_carlo_kl within 4 SE of the closed form 
 # %% [markdown]
 # Is the reported standard error honest? Repeat the estimate many times and compare the spread
 # of the estimates with the error bar each one reports: their ratio must be 1 up to the
-# sampling error of a standard deviation, $1/\sqrt{2(R-1)}$ for $R$ replicates.
+# sampling error of a standard deviation, $1/\sqrt{2(R-1)}$ for $R$ replicates
+# (@fig:kl_monte_carlo_convergence).
 
 # %%
 n_rep_kl, reps = 100, 400
@@ -220,7 +221,7 @@ log.z_within("full-covariance MC KL within 4 SE of the closed form", "kl",
 # ## KL is not symmetric
 #
 # $\mathrm{KL}(p\|q)$ weighs the log-ratio by $p$; $\mathrm{KL}(q\|p)$ by $q$. A wide $q$ around
-# a narrow $p$ pays little in one direction and a lot in the other.
+# a narrow $p$ pays little in one direction and a lot in the other (@fig:kl_asymmetry_pair).
 
 # %%
 log.section('KL is not symmetric', 'p2.asymmetry')
@@ -259,7 +260,8 @@ log.at_most("both directions vs torch.distributions (max abs error)", "kl",
 #   settles on one mode — which one depends on where it starts (`init_mean`): the reverse KL
 #   has a local optimum at each mode. On one of two equal, well-separated modes,
 #   $\mathrm{KL}(q\|p)\approx\log 2$: $q$ matches that mode's shape, and $p$ puts only half its
-#   mass there. That is the printed comparison with $\log 2$.
+#   mass there. That is the printed comparison with $\log 2$ (@fig:kl_mode_fits_1d; in two
+#   dimensions, @fig:kl_mode_fits_2d).
 
 # %%
 log.section('mode covering vs mode seeking', 'p2.asymmetry')
@@ -359,7 +361,8 @@ diag_fit = fit_diagonal_gaussian(
     reverse_kl_loss(corr.log_prob, 512, generator=gen),
     torch.tensor([0.3, -0.2], dtype=torch.float64), torch.zeros(2, dtype=torch.float64),
     steps=1000, lr=0.05, final_lr=0.001)
-print(f"reverse-KL diagonal fit: variances {diag_fit.std.pow(2).numpy().round(4)}, exact "
+print(f"reverse-KL diagonal fit: variances "
+      f"{', '.join(f'{v:.4f}' for v in diag_fit.std.pow(2).tolist())}, exact "
       f"optimum 1 − ρ² = {1 - rho_c**2:.4f}; marginal variance 1: over-confident by "
       f"{1 / diag_fit.std.pow(2).mean().item():.1f}x")
 log.at_most("reverse-KL diagonal fit to a correlated Gaussian: variances = 1 - rho^2 (max rel. "
@@ -373,7 +376,7 @@ log.at_most("reverse-KL diagonal fit to a correlated Gaussian: variances = 1 - r
 # For $p = \mathcal N(0, 1)$ and $q = \mathcal N(\Delta\mu, s^2)$ ($s$ the ratio of $q$'s standard
 # deviation to $p$'s), both directions in closed form over a grid. When $s = 1$ they agree (the KL
 # is then $\Delta\mu^2/2$ both ways); a narrower $q$ ($s<1$) makes $\mathrm{KL}(p\|q)$ much
-# larger than $\mathrm{KL}(q\|p)$.
+# larger than $\mathrm{KL}(q\|p)$ (@fig:kl_asymmetry_heatmap).
 
 # %%
 log.section('asymmetry for every pair of Gaussians', 'p2.asymmetry')

@@ -59,8 +59,8 @@ log, show, gen, device = ch.log, ch.show, ch.gen, ch.device
 # $X > 0$ the point $(\mathbb E[X], \mathbb E[\log X])$ is an average of points on the curve, so
 # it lies *below* the curve at $\mathbb E[X]$:
 # $$\mathbb E[\log X] \;\le\; \log \mathbb E[X],$$
-# with equality only when $X$ is constant. Below, four distributions of $X$ whose two sides
-# are known exactly; the shaded bar is the gap.
+# with equality only when $X$ is constant [@jensen1906]. Below, four distributions of $X$ whose two sides
+# are known exactly; the shaded bar is the gap (@fig:jensen_chords).
 
 # %%
 log.section("Jensen's inequality", 'p3.jensen')
@@ -92,7 +92,7 @@ show(figures.jensen.plot_jensen_chords(panels), "jensen_chords",
 #
 # For $X = e^{Y}$, $Y\sim\mathcal N(0,\sigma^2)$: $\mathbb E[\log X] = 0$ and
 # $\log\mathbb E[X] = \sigma^2/2$, so the gap is exactly $\sigma^2/2$. A tighter $X$ means a
-# tighter bound — the reason a good $q$ makes a tight ELBO.
+# tighter bound — the reason a good $q$ makes a tight ELBO (@fig:jensen_gap_vs_spread).
 
 # %%
 log.section('the Jensen gap and the spread of X', 'p3.jensen')
@@ -163,7 +163,7 @@ print(f"max relative difference between the two sides: {rel_id:.2e}")
 
 # %% [markdown]
 # The same identity with Monte Carlo: the ELBO of one $q$ estimated by sampling $q$, within its
-# error bar of the closed form.
+# error bar of the closed form (@fig:elbo_gap_identity).
 
 # %%
 q0 = qs[0]

@@ -85,10 +85,13 @@ kl = KLDivergenceBuilder()
 # gradient with respect to the parameters of $q$; writing the sample as a deterministic,
 # differentiable function of noise,
 # $$z = \mu + \sigma\odot\varepsilon,\qquad \varepsilon\sim\mathcal N(0, I),$$
-# moves the randomness out of the way (Kingma & Welling 2014, §2.4; Rezende, Mohamed & Wierstra 2014): $\partial z/\partial\mu = 1$
+# moves the randomness out of the way [@kingma2014, §2.4; @rezende2014]: $\partial z/\partial\mu = 1$
 # and $\partial z/\partial\sigma = \varepsilon$.
 #
 # ## The samples have the right distribution
+#
+# Draws of $z=\mu+\sigma\varepsilon$ against the law $\mathcal N(\mu,\sigma^2)$ they must have:
+# their mean and variance, and a Kolmogorov–Smirnov test (@fig:reparameterization).
 
 # %%
 log.section('reparameterized samples', 'p4.reparameterization')
@@ -138,8 +141,8 @@ log.at_most("dz/dmu = 1 (max abs error)", "elbo", (dz_dmu - 1).abs().max().item(
 log.at_most("dz/dsigma = eps (max abs error)", "elbo", (dz_dsigma - eps).abs().max().item(),
             1e-12, "float64 rounding of exp and a division", kind="identity",
             against="eps (calculus)", unit="abs. error")
-print("dz/dμ − 1:", (dz_dmu - 1).abs().max().item(), "  dz/dσ − ε:",
-      (dz_dsigma - eps).abs().max().item())
+print(f"largest |dz/dμ − 1| = {(dz_dmu - 1).abs().max().item():.1e}, largest |dz/dσ − ε| = "
+      f"{(dz_dsigma - eps).abs().max().item():.1e} (float64 rounding is about 1e-16)")
 
 # %% [markdown]
 # ## The bound's pieces on a small linear-Gaussian model
@@ -148,7 +151,7 @@ print("dz/dμ − 1:", (dz_dmu - 1).abs().max().item(), "  dz/dσ − ε:",
 # a Gaussian marginal $p(x) = \mathcal N(b, WW^\top + \sigma^2 I)$, which `torch.distributions`
 # evaluates for us: a true $\log p(x)$ to hold the bounds against. The encoder is a deliberately
 # imperfect linear map. `ELBOFramework` assembles reconstruction, analytic KL, the ELBO and the
-# importance-weighted bound $\mathcal L_k$ (Burda et al. 2015), and we check
+# importance-weighted bound $\mathcal L_k$ [@burda2016], and we check
 # $\text{ELBO} \le \mathcal L_k \le \log p(x)$ with $\mathcal L_k$ rising in $k$.
 
 # %%
@@ -263,7 +266,8 @@ log.at_least("gradients reach every encoder and decoder parameter", "elbo", floa
 
 # %% [markdown]
 # Per-example values, so that comparisons are paired: the spread of $\log p(x)$ across the
-# data cancels and the standard errors below measure Monte Carlo noise alone.
+# data cancels and the standard errors below measure Monte Carlo noise alone
+# (@fig:iwae_vs_k).
 
 # %%
 with torch.no_grad():
@@ -312,15 +316,17 @@ show(figures.elbo.plot_iwae_vs_k(ks_list, b_est, b_se, elbo_mean, 0.0, reference
 # Everything above, put to work: `ELBOFramework` with an MLP encoder and decoder (the
 # `example` preset: 784-400-20, ReLU, Bernoulli likelihood), trained by maximizing the ELBO
 # with Adam. A Bernoulli decoder is a normalized likelihood only for **binary** images, so the
-# pixels are binarized as in Burda et al. (2015): every epoch draws each training pixel as a
+# pixels are binarized as in @burda2016: every epoch draws each training pixel as a
 # Bernoulli of its grey level (dynamic binarization), and the test set is binarized once with
 # a fixed seed. Every −ELBO, log p(x) and bits/dim below is therefore a likelihood of binary
-# images, comparable to the binarized-MNIST literature (Burda et al. report 86.76 nats for a
+# images, comparable to the binarized-MNIST literature (@burda2016 report 86.76 nats for a
 # one-layer VAE trained for 3,280 epochs; this one trains for a few epochs, whose seconds the
 # printout gives). The trainer keeps the
 # whole dataset on the device, writes a checkpoint and metrics every epoch, and can resume. At
 # the end we hold the model against an exact baseline and the ELBO against the tighter
-# importance-weighted bound on the test set.
+# importance-weighted bound on the test set. Its learning curve (@fig:training_learning_curves),
+# its reconstructions of test images (@fig:training_reconstructions) and images it generates
+# from the prior (@fig:training_samples) follow.
 
 # %%
 log.section('a VAE trained on MNIST', 'p4.vae')
@@ -498,9 +504,10 @@ print(f"{conv_epochs} epochs of training steps: MLP {mlp_s:.1f} s, conv {conv_s:
 # %% [markdown]
 # Which is better after the same three epochs? Both models' ELBO per test image (the mean of
 # 10 draws of $z$) on the same binarized images, paired, with the standard error of the paired
-# difference. (Both trained on the same images for the same epochs; the MLP of the previous
-# sections trained on a different budget, so the comparison uses an MLP trained like the
-# convolutional one.)
+# difference (@fig:training_mlp_vs_conv), and the two models' reconstructions of the same test
+# images side by side (@fig:training_conv_reconstructions). (Both trained on the same images
+# for the same epochs; the MLP of the previous sections trained on a different budget, so the
+# comparison uses an MLP trained like the convolutional one.)
 
 # %%
 x_cmp = conv_trainer.data.test_x[:n_eval]
@@ -525,10 +532,12 @@ show(figures.training.plot_runs_compared(
      f"{conv_s / mlp_s:.1f}x its training time.")
 x_show = conv_trainer.data.test_x[:16]
 show(figures.training.plot_reconstructions(
-    x_show.cpu().numpy(), reconstruct(conv_run.model, x_show).cpu().numpy(),
+    x_show.cpu().numpy(),
+    {f"{name}, {conv_epochs} epochs": reconstruct(m, x_show).cpu().numpy()
+     for name, m in (("MLP", mlp_at_conv), ("conv", conv_run.model))},
     conv_trainer.data.image_shape), "training_conv_reconstructions",
-     f"The convolutional VAE's reconstructions of the same test images after {conv_epochs} "
-     "epochs.")
+     f"The same test images reconstructed by the MLP and by the convolutional VAE, each after "
+     f"{conv_epochs} epochs on the same data.")
 
 # %% [markdown]
 # ## Try it

@@ -69,11 +69,11 @@ x_eval = run.data.test_x[:n_eval]
 # ## Training on the importance-weighted bound
 #
 # The same model and budget in epochs, trained on $\mathcal L_k$ instead of the ELBO
-# (`elbolab train --objective iwae --k 5 --gradient dreg`: the bound of Burda et al. 2015 with
+# (`elbolab train --objective iwae --k 5 --gradient dreg`: the bound of @burda2016 with
 # the doubly reparameterized encoder gradient, whose SNR appendix A1 shows does not fall with
 # k). Each model is then scored on the same test images by all three bounds, paired per
-# image: its ELBO, $\mathcal L_5$ and the importance-sampled $\log p(x)$. This is not Burda et
-# al.'s comparison (their models trained for 3,280 epochs, to convergence): here both train for
+# image: its ELBO, $\mathcal L_5$ and the importance-sampled $\log p(x)$. This is not the
+# comparison of @burda2016 (their models trained for 3,280 epochs, to convergence): here both train for
 # a few epochs, and in each the IWAE model decodes five samples per image where the VAE decodes
 # one. A difference in $\log p(x)$ below therefore mixes the objective with five times the
 # decoder passes and an unconverged training length.
@@ -103,7 +103,7 @@ for name, m in (("ELBO-trained (VAE)", run.model), (f"L_{k_train}-trained (IWAE)
 
 # %% [markdown]
 # Paired per image: how much each model's $\mathcal L_5$ gains over its own ELBO, and how the
-# two models' $\log p(x)$ compare.
+# two models' $\log p(x)$ compare (@fig:iwae_training_bounds).
 
 # %%
 (vae_vals, iwae_vals) = per_image.values()
@@ -125,7 +125,13 @@ log.at_least("the L_5-trained model's log p(x) beats the ELBO-trained model's (z
 elbo_diff = monte_carlo_mean(iwae_vals["ELBO"] - vae_vals["ELBO"])
 print(f"ELBO, IWAE-trained − ELBO-trained: {elbo_diff.estimate:+.2f} ± {elbo_diff.stderr:.2f} "
       "nats per image")
-show(figures.training.plot_bounds_by_objective(by_objective), "iwae_training_bounds",
+show(figures.training.plot_paired_differences([
+        (f"L_{k_train} − ELBO, ELBO-trained model", gap_vae.estimate, gap_vae.stderr),
+        (f"L_{k_train} − ELBO, L_{k_train}-trained model", gap_iwae.estimate, gap_iwae.stderr),
+        (f"ELBO: L_{k_train}-trained − ELBO-trained", elbo_diff.estimate, elbo_diff.stderr),
+        ("log p(x): L_5-trained − ELBO-trained", ll_diff.estimate, ll_diff.stderr)],
+        title="Trained on L_5 or on the ELBO: paired differences per test image"),
+     "iwae_training_bounds",
      f"Trained on L_{k_train}, the model's L_{k_train} sits {gap_iwae.estimate:.1f} nats above "
      f"its own ELBO (the ELBO-trained model's: {gap_vae.estimate:.1f}); its ELBO is "
      f"{abs(elbo_diff.estimate):.1f} nats {'higher' if elbo_diff.estimate > 0 else 'lower'} and "
@@ -137,20 +143,21 @@ show(figures.training.plot_bounds_by_objective(by_objective), "iwae_training_bou
 #
 # Chapter 3 proved $\log p(x) - \text{ELBO} = \mathrm{KL}(q(z\mid x)\,\|\,p(z\mid x))$ on models
 # whose posterior is known. On the trained MNIST VAE the gap has two causes that can be measured
-# apart (Cremer, Li & Duvenaud 2018): the **approximation gap** $\log p(x) - \mathcal L[q^*]$,
+# apart [@cremer2018]: the **approximation gap** $\log p(x) - \mathcal L[q^*]$,
 # where $q^*$ is the best diagonal Gaussian for this $x$, and the **amortization gap**
 # $\mathcal L[q^*] - \mathcal L[q_{\text{enc}}]$, what the encoder loses by answering every $x$
 # with one network. $q^*$ is found by optimizing each image's mean and log-variance from the
 # encoder's output (all images at once). $\log p(x)$ comes from **annealed importance
-# sampling** (AIS, Neal 2001): chains move from the prior to the posterior through
+# sampling** (AIS, @neal2001): chains move from the prior to the posterior through
 # $p(z)\,p(x\mid z)^\tau$, with an inverse temperature $\tau$ rising from 0 to 1 over $S$ steps,
 # by Hamiltonian Monte Carlo, and their weights average
 # to $p(x)$ — a stochastic lower bound on $\log p(x)$. Run backwards from an exact posterior
 # sample, the same recursion averages to $1/p(x)$: an upper bound (bidirectional Monte Carlo,
-# Grosse et al. 2015; Wu et al. 2017). Exact posterior samples exist for data simulated from the
+# @grosse2015; @wu2017). Exact posterior samples exist for data simulated from the
 # model, so there the truth is sandwiched. First, where the answer is exact: the linear-Gaussian
 # model of chapter 1, with a sharp posterior (decoder noise $\sigma_x = 0.1$, $D = 16$ data
-# dimensions).
+# dimensions): the bracket closes on the exact answer as the chains lengthen
+# (@fig:bdmc_linear_gaussian).
 
 # %%
 log.section('how tight is the bound on real data?', 'p4.iwae', 'x.theory_practice')
@@ -196,13 +203,13 @@ show(figures.gaps.plot_bdmc_bracket(np.array(ais_steps, float),
 
 # %% [markdown]
 # On the trained VAE, per test image and paired: the encoder's ELBO, the ELBO of the optimized
-# Gaussian $q^*$, of a per-example normalizing flow on top of it (four planar layers, Rezende &
-# Mohamed 2015: $z_k = z_{k-1} + \hat u_k\tanh(w_k^\top z_{k-1} + b_k)$, started at the
+# Gaussian $q^*$, of a per-example normalizing flow on top of it (four planar layers,
+# @rezende2015: $z_k = z_{k-1} + \hat u_k\tanh(w_k^\top z_{k-1} + b_k)$, started at the
 # identity), the importance-weighted bound and AIS. The flow shows how much of the
 # approximation gap is the Gaussian family's. It is not a like-for-like optimization budget:
 # the flow starts from the optimized Gaussian $q^*$ and then takes as many Adam steps again,
 # with $\mu$ and $\log\sigma^2$ still trainable, so part of what it gains over $q^*$ may be
-# the extra steps rather than the family.
+# the extra steps rather than the family. The table and @fig:bound_ladder give the ladder.
 
 # %%
 n_gap = 10 if QUICK else 50  # AIS costs ~ steps x chains x (leapfrog + 1) decodes
@@ -254,9 +261,6 @@ gap_bounds = {"ELBO, encoder q": elbo_enc, "ELBO, optimized Gaussian q*": elbo_s
               "AIS log p(x)": ais_gap}
 gap_table = {name: (v.mean().item(), v.std().item() / math.sqrt(len(v)))
              for name, v in gap_bounds.items()}
-gaps_nats = {name: (r.estimate.item(), r.stderr.item()) for name, r in (
-    ("amortization gap", amortization), ("approximation gap", approximation),
-    ("of it, closed by the flow", flow_vs_star), (f"AIS − IWAE-{k_gap}", ais_vs_iwae))}
 display(Markdown("| bound | nats per image | | gap | nats (paired ± SE) |\n|---|---:|---|---|---:|\n"
                  + "\n".join(f"| {n} | {m:.2f} ± {se:.2f} | | {g} | {v.estimate:.2f} ± "
                              f"{v.stderr:.2f} |" for (n, (m, se)), (g, v) in zip(
@@ -266,8 +270,9 @@ display(Markdown("| bound | nats per image | | gap | nats (paired ± SE) |\n|---
                                                      ("IWAE − flow q*", iwae_vs_star),
                                                      (f"AIS − IWAE-{k_gap}", ais_vs_iwae)),
                                  strict=True))))
-show(figures.gaps.plot_bound_ladder(gap_table, gaps_nats,
-                                    f"The bounds of the trained VAE ({n_gap} test images)"),
+show(figures.gaps.plot_bound_ladder(
+        {name: v.double().cpu().numpy() for name, v in gap_bounds.items()},
+        "The bounds of the trained VAE, each step a gap"),
      "bound_ladder",
      f"Of the encoder's {amortization.estimate + approximation.estimate:.1f} nats below "
      f"log p(x), {amortization.estimate:.1f} are the amortization gap (the encoder) and "

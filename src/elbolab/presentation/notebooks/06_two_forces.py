@@ -59,13 +59,13 @@ train_data, test_data = ch.load_data()
 # <a id="part-5"></a>
 #
 #
-# The β-VAE loss (Higgins et al. 2017) $J_\beta = \mathcal D + \beta R$ weighs two forces:
+# The β-VAE loss [@higgins2017] $J_\beta = \mathcal D + \beta R$ weighs two forces:
 # **distortion** $\mathcal D = -\mathbb E_{q(z|x)}[\log p(x|z)]$ pulls the encoder toward codes that
 # pin down $x$; **rate** $R = \mathrm{KL}(q(z|x)\,\|\,p(z))$ pulls every code toward the
 # prior. Both are sums over dimensions (pixels, latent units) and means over the batch: that
 # reduction is what makes $\beta = 1$ the ELBO, and makes $\beta$ the exchange rate between
 # nats of rate and nats of distortion. For each $\beta$ the optimum minimizes $\mathcal D + \beta R$:
-# it sits where the rate–distortion curve has slope $-\beta$ (Alemi et al. 2018).
+# it sits where the rate–distortion curve has slope $-\beta$ [@alemi2018].
 # $\beta = 0$ is an autoencoder with noise (rate is free), large $\beta$ collapses latent units
 # onto the prior. All five models below are trained **at once**: their weights are stacked and
 # one batched product per layer trains them all, with the same minibatches and noise that five
@@ -100,8 +100,8 @@ display(Markdown(tf.to_markdown()))
 # and the distortion (−reconstruction) rises with β; β = 0 spends many nats; β = 1, the ELBO
 # itself, has the best test ELBO; the importance-sampled log p(x) lies above every ELBO.
 #
-# Two ways to count the units a model uses: **active** units in the sense of Burda et al.
-# (2015), whose posterior mean moves with the data ($\operatorname{Var}_x\mathbb E_q[z_j] >
+# Two ways to count the units a model uses: **active** units in the sense of
+# @burda2016, whose posterior mean moves with the data ($\operatorname{Var}_x\mathbb E_q[z_j] >
 # 0.01$), and units that **carry information**, whose KL to the prior exceeds 0.1 nat on
 # average. A unit can move its mean a little and still carry almost nothing: large β first
 # drains the information, and only later stops the means moving.
@@ -166,7 +166,7 @@ if train_data.name == "mnist":  # the 8x8 digits fallback's short runs stop shor
 # **The forces themselves.** On the encoder's parameters $\phi$ the distortion pulls with
 # $\nabla_\phi \mathcal D$ and the rate with $\beta\nabla_\phi R$; at a stationary point of
 # $\mathcal D + \beta R$ they cancel exactly (equal norms, cosine −1). Measured on 2,000 training images
-# (one reparameterized sample each) for every trained β:
+# (one reparameterized sample each) for every trained β (@fig:two_forces_encoder_forces):
 
 # %%
 x_forces = binarize(train_data.images[:2000].to(device),
@@ -209,19 +209,24 @@ captions = {
     f"(β = {betas[-1]:g}).",
     "two_forces_images": f"Reconstructions and prior samples per β: as β grows to {betas[-1]:g}, "
     f"reconstructions blur (distortion {dists[0]:.0f} → {dists[-1]:.0f} nats).",
-    "two_forces_traversals": "One latent unit moved at a time: only the units that still carry "
-    "KL change the image.",
+    "two_forces_traversals": "For each β, its busiest unit (most KL) and its quietest (least "
+    "KL), each moved alone from −2.5 to 2.5: a unit with little KL (the quietest at "
+    f"β = {betas[-1]:g} carries {min(tf.rows[-1]['kl_per_dim']):.2g} nats) barely changes the "
+    "image.",
 }
 for name, fig in figures.two_forces.two_forces_figures(tf, tf.pictures(seed=SEED)).items():
     show(fig, name, captions[name])
 
 # %% [markdown]
 # Read the table and figures together: moving down the table, each step up in β trades nats of
-# rate for nats of distortion at the exchange rate β — the rate–distortion plane shows the
-# points on a convex curve; β = 0 buys a low distortion with a rate no model needs; the
-# reconstructions and prior samples show the same trade in pictures; the traversals show
-# which units still move the image; the KL per unit shows the information draining out of the
-# units (the "units with KL > 0.1 nat" column). The checks above make each
+# rate for nats of distortion at the exchange rate β — the rate–distortion plane
+# (@fig:two_forces_rate_distortion) shows the points on a convex curve; β = 0 buys a low
+# distortion with a rate no model needs; the learning curves (@fig:two_forces_learning_curves)
+# show where each run was still moving; the reconstructions and prior samples
+# (@fig:two_forces_images) show the same trade in pictures; the traversals
+# (@fig:two_forces_traversals) show which units still move the image; the KL per unit
+# (@fig:two_forces_kl_per_dim) shows the information draining out of the units (the "units
+# with KL > 0.1 nat" column). The checks above make each
 # of these statements a number.
 
 # %% [markdown]
@@ -249,10 +254,10 @@ log.at_most("vectorized sweep = sequential training, same seeds (max parameter d
 # ## Beyond a fixed β: warm-up, free bits, capacity
 #
 # Three ways to manage the rate force while training, as options of the same trainer
-# (`Objective`): **KL warm-up** ramps β from 0 (Bowman et al. 2016; Sønderby et al. 2016),
-# **free bits** stops pushing a unit's KL down once it is below λ nats (Kingma et al. 2016),
+# (`Objective`): **KL warm-up** ramps β from 0 [@bowman2016; @sonderby2016],
+# **free bits** stops pushing a unit's KL down once it is below λ nats [@kingma2016],
 # **capacity annealing** steers the KL toward a target C that rises during training with a
-# penalty γ|KL − C| (Burgess et al. 2018). Here at β = 5, where the plain objective squeezes
+# penalty γ|KL − C| [@burgess2018]. Here at β = 5, where the plain objective squeezes
 # the rate hard.
 
 # %%
@@ -339,12 +344,12 @@ if train_data.name == "mnist":  # an MNIST outcome; on the 8x8 digits the trade 
                  kind="demonstration", against="the distortion of plain beta = 5", unit="nats")
 
 # %% [markdown]
-# Read the printout and the curves: warm-up only delays the rate force, and once β is back to
+# Read the printout and the curves (@fig:two_forces_objectives): warm-up only delays the rate force, and once β is back to
 # 5 the run ends within a nat of plain β = 5 — at this budget it changes almost nothing. Free
 # bits keeps each unit's KL near λ, buying rate for lower distortion. Capacity annealing steers
 # the rate toward its target C (the printout gives how close it ends), but γ|KL − C| pushes the
 # rate up whether or not the decoder can use it: the distortion ends *worse* than plain β = 5
-# at several times the rate — a bad trade here, which is why Burgess et al. tune C and γ per
+# at several times the rate — a bad trade here, which is why @burgess2018 tune C and γ per
 # dataset.
 
 # %% [markdown]

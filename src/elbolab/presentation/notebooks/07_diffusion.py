@@ -82,7 +82,7 @@ train_data, test_data = ch.load_data()
 # \;\underbrace{-\,\mathbb E_{q(x_1|x_0)}\log p_\theta(x_0|x_1)}_{L_0}.$$
 #
 # Each $L_{t-1}$ is a KL between two Gaussians — the same `gaussian_kl` the VAE uses — because
-# the posterior is Gaussian (Ho et al. 2020, Eqs. 6–7):
+# the posterior is Gaussian [@ho2020, Eqs. 6–7]:
 # $$q(x_{t-1}\mid x_t,x_0)=\mathcal N(\tilde\mu_t,\tilde\beta_t I),\quad
 # \tilde\mu_t=\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}x_0
 #   +\frac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}x_t,\quad
@@ -99,14 +99,20 @@ train_data, test_data = ch.load_data()
 # \alpha_t}}\varepsilon\big)$; parameterizing $\mu_\theta$ the same way with a network
 # $\varepsilon_\theta(x_t,t)$ turns the term into
 # $L_{t-1}=\frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}\,\mathbb E\lVert\varepsilon-
-# \varepsilon_\theta(x_t,t)\rVert^2+C$. Ho et al.'s $L_\text{simple}$ drops the weight:
+# \varepsilon_\theta(x_t,t)\rVert^2+C$. The $L_\text{simple}$ of @ho2020 drops the weight:
 # $\mathbb E_{t,x_0,\varepsilon}\lVert\varepsilon-\varepsilon_\theta(\sqrt{\bar\alpha_t}x_0+
 # \sqrt{1-\bar\alpha_t}\,\varepsilon,\,t)\rVert^2$ — the loss the DDPM below trains on.
+
+# %% [markdown]
+# Two noise schedules: the linear one of @ho2020 (Sec. 4) and the cosine one of @nichol2021
+# (Eq. 17), each held against the papers' equations written again in numpy (@fig:diffusion_schedules).
 
 # %%
 log.section('schedules, posterior, L_T', 'diffusion', 'x.connections')
 linear, cosine = linear_schedule(1000), cosine_schedule(1000)
-print(linear, cosine, sep="\n")
+for sch in (linear, cosine):
+    print(f"{sch.name}: T = {sch.T}, β_1 = {sch.betas[1]:.3g}, β_T = {sch.betas[-1]:.3g}, "
+          f"ᾱ_T = {sch.alpha_bar[-1]:.3g}")
 # the papers' schedules, written out again in numpy: Ho et al. (2020) Sec. 4 and Nichol &
 # Dhariwal (2021) Eq. 17 (β clipped at 0.999), ᾱ_t = Π(1 − β_s)
 t_grid = np.arange(1001) / 1000
@@ -144,7 +150,7 @@ log.at_most("posterior q(x_{t-1}|x_t,x_0) = Gaussian conditioning (max error, fl
             kind="oracle", against="Gaussian conditioning in numpy", unit="abs. error")
 
 # %% [markdown]
-# $L_T$ on MNIST scaled to $[-1, 1]$. Ho et al. (2020) report about $10^{-5}$ bits/dim for
+# $L_T$ on MNIST scaled to $[-1, 1]$. @ho2020 report about $10^{-5}$ bits/dim for
 # their linear schedule on CIFAR-10 (Sec. 4); the printout gives the value measured here on
 # MNIST (its pixels sit mostly at ±1, so $L_T$ is larger, 2.7e-5), and on uniform data.
 
@@ -178,10 +184,10 @@ log.at_most("L_T = the Gaussian KL written out in numpy (max rel. error)", "diff
 # the DDPM family $p_\theta(x_{t-1}|x_t)=\mathcal N(\mu_\theta(x_t),\sigma_t^2 I)$ is linear in
 # $x_t$, and so the model $p_\theta(x_0)$ is itself Gaussian: its exact log-likelihood and
 # every term of the bound are closed forms (`GaussianTestBed`). Three choices of the fixed
-# reverse variance: $\sigma_t^2=\beta_t$ and $\sigma_t^2=\tilde\beta_t$ (Ho et al. 2020), and
-# the optimal isotropic variance of Analytic-DPM (Bao et al. 2022). We check
-# ELBO ≤ exact $\log p_\theta(x_0)$ for every single $x_0$ (`bound.elbo`, the negative of Ho et
-# al.'s summed losses `bound.total`), and watch the gap close as $T$ grows.
+# reverse variance: $\sigma_t^2=\beta_t$ and $\sigma_t^2=\tilde\beta_t$ [@ho2020], and
+# the optimal isotropic variance of Analytic-DPM [@bao2022]. We check
+# ELBO ≤ exact $\log p_\theta(x_0)$ for every single $x_0$ (`bound.elbo`, the negative of the summed
+# losses `bound.total` of @ho2020), and watch the gap close as $T$ grows (@fig:diffusion_testbed).
 
 # %%
 log.section('an exact test bed', 'diffusion', 'x.connections')
@@ -248,14 +254,14 @@ show(figures.diffusion.plot_diffusion_testbed(profiles, gaps), "diffusion_testbe
 # data's $-\log q(x_0)$ to a few $10^{-4}$ nats. The model is right; the *bound* is slack. The
 # gap is $\mathrm{KL}\big(q(x_{1:T}\mid x_0)\,\|\,p_\theta(x_{1:T}\mid x_0)\big)$, and
 # $\tilde\beta_t$ — the reverse variance when $x_0$ is known — is too small for the true reverse
-# step of spread-out data at small $t$ ($\tilde\beta_1 = 0$), so every path pays there. Ho et
-# al. note the two fixed choices are the optima for a point mass ($\tilde\beta_t$) and for
-# $\mathcal N(0,I)$ data ($\beta_t$); the optimal variance (Bao et al. 2022) closes the gap.
+# step of spread-out data at small $t$ ($\tilde\beta_1 = 0$), so every path pays there.
+# @ho2020 note the two fixed choices are the optima for a point mass ($\tilde\beta_t$) and for
+# $\mathcal N(0,I)$ data ($\beta_t$); the optimal variance [@bao2022] closes the gap.
 
 # %% [markdown]
 # ## The decoder for 8-bit data
 #
-# Images are discrete: Ho et al.'s $L_0$ gives each pixel value the probability mass of its bin
+# Images are discrete: the $L_0$ of @ho2020 gives each pixel value the probability mass of its bin
 # $[x-\frac1{255}, x+\frac1{255}]$ under the Gaussian, the end bins extended to $\pm\infty$,
 # so the 256 probabilities sum to one and $L_0$ is a true negative log-probability (in
 # bits/dim, comparable across models). Computed with `log_ndtr` in both tails.
@@ -298,9 +304,9 @@ log.at_most("discretized decoder: bin log-probabilities vs mpmath (max mixed err
 # %% [markdown]
 # ## A trained diffusion model
 #
-# A DDPM (ε-prediction MLP, linear schedule, T = 1000, Ho et al.'s $L_\text{simple}$) on a ring
+# A DDPM (ε-prediction MLP, linear schedule, T = 1000, the $L_\text{simple}$ of @ho2020) on a ring
 # of eight Gaussians. Its bound on the negative log-likelihood, $L = \sum_k L_k$ (`bound.total`,
-# Ho et al.'s sign: a loss), estimated term by term on held-out points, can be held against
+# the sign of @ho2020: a loss), estimated term by term on held-out points, can be held against
 # the data's exact entropy: $\mathbb E[L] \ge \mathbb E[-\log p_\theta(x_0)] \ge H(q)$, so the
 # excess $\mathbb E[L] - H(q)$ measures what the model has not yet learned plus the bound's own
 # gap.
@@ -351,7 +357,8 @@ log.at_least("DDPM samples lie on the data (mean log q(sample) minus mean log q(
 # centres, would score *better* above. The other side: every mode gets its share (a χ² test
 # of the counts of samples nearest each centre against the mixture's equal weights), and the
 # samples spread around their centre as the data do (the median squared distance over
-# $2s^2\ln 2$, which is 1 for the data's isotropic Gaussians of standard deviation $s$).
+# $2s^2\ln 2$, which is 1 for the data's isotropic Gaussians of standard deviation $s$);
+# @fig:diffusion_ddpm_2d shows the samples over the data.
 
 # %%
 nearest_mode = torch.cdist(samples.double(), ring.means).argmin(1)
@@ -359,8 +366,8 @@ counts = torch.bincount(nearest_mode, minlength=len(ring.means)).numpy()
 coverage = stats.chisquare(counts)
 sq_dist = (samples.double() - ring.means[nearest_mode]).pow(2).sum(-1)
 spread = (sq_dist.median() / (2 * ring.stds[0, 0] ** 2 * math.log(2))).item()
-print(f"samples per mode {counts.tolist()} (χ² p = {coverage.pvalue:.2g}); spread / data "
-      f"spread {spread:.2f}")
+print(f"samples per mode {', '.join(map(str, counts.tolist()))} (χ² p = "
+      f"{coverage.pvalue:.2g}); spread / data spread {spread:.2f}")
 log.at_least("DDPM covers every mode (chi-square p-value of the counts per mode)", "diffusion",
              coverage.pvalue, 1e-3, "null: equal weights; 0.1% level", kind="statistical",
              against="the 0.1% level (chi-square, equal weights)", unit="p-value")

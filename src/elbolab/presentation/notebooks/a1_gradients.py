@@ -56,7 +56,7 @@ model64 = copy.deepcopy(run.model).double()  # the gradients below are compared 
 #
 # The trick is *correct*; the reason to use it is *variance*. Every unbiased estimator of
 # $\nabla_\phi\,\mathbb E_{q_\phi}[f(z)]$ averages to the same gradient, but how many samples
-# it needs depends on its spread. The score function (REINFORCE, Williams 1992),
+# it needs depends on its spread. The score function (REINFORCE, @williams1992),
 # $f(z)\,\nabla_\phi\log q_\phi(z)$, needs only values of $f$; the reparameterized (pathwise)
 # estimator $\nabla_z f(z)\,\partial z/\partial\phi$ uses $f$'s gradient. On the linear-Gaussian
 # model of chapter 1 the ELBO of a diagonal $q = \mathcal N(\mu, \operatorname{diag}e^{\text{logvar}})$
@@ -68,7 +68,7 @@ model64 = copy.deepcopy(run.model).double()  # the gradients below are compared 
 # deviation,
 # so every estimator (`elbolab.gradients`) can be held against the true gradient: the score
 # function, with a leave-one-out baseline, reparameterization, "sticking the landing" (STL,
-# Roeder et al. 2017, the path derivative alone) and reparameterization with the analytic KL.
+# @roeder2017, the path derivative alone) and reparameterization with the analytic KL.
 
 # %%
 log.section('gradient estimators against exact gradients', 'p4.reparameterization',
@@ -96,7 +96,8 @@ display(Markdown("| estimator | max \\|z\\| vs exact | variance of one estimate 
 # score function grows with the dimension: for $f(z)=\sum_j z_j^2$ under
 # $\mathcal N(\mu, \sigma^2 I)$ (exact gradient $(2\mu, \sigma^2)$), each coordinate's estimate
 # carries the noise of all $d$ coordinates of $f$, while the pathwise estimate of
-# $\partial/\partial\mu_j$ is $2z_j$, whose variance is exactly $4\sigma^2$ whatever $d$.
+# $\partial/\partial\mu_j$ is $2z_j$, whose variance is exactly $4\sigma^2$ whatever $d$
+# (@fig:gradient_variance).
 
 # %%
 n_var = 2_000 if QUICK else 8_000
@@ -133,7 +134,7 @@ show(figures.gradients.plot_gradient_variance(by_d.values, by_d.variance, by_s.v
 # zero in expectation) keeps its variance even when $q$ is exactly the posterior; dropping it
 # leaves the path derivative $\nabla_z[\log p(x,z) - \log q(z)]\,\partial z/\partial\phi$, which
 # is *zero for every draw* at the posterior. On a linear-Gaussian model with orthogonal columns
-# the posterior is a diagonal Gaussian, so $q$ can reach it.
+# the posterior is a diagonal Gaussian, so $q$ can reach it (@fig:sticking_the_landing).
 
 # %%
 landing = gradient_variance.stl_vs_distance(n=1_000 if QUICK else 4_000)
@@ -153,13 +154,13 @@ show(figures.gradients.plot_sticking_the_landing(landing.distance, landing.stl,
      f"the standard estimator's stays at {landing.reparam[-1]:.2f}.")
 
 # %% [markdown]
-# **Importance-weighted bounds.** Training on $\mathcal L_k$ (Burda et al. 2015) tightens the
-# bound, but Rainforth et al. (2018) proved that the signal-to-noise ratio of the encoder's
+# **Importance-weighted bounds.** Training on $\mathcal L_k$ [@burda2016] tightens the
+# bound, but @rainforth2018 proved that the signal-to-noise ratio of the encoder's
 # gradient falls like $k^{-1/2}$ while the decoder's rises like $k^{1/2}$: the encoder's
 # expected gradient vanishes faster than its noise. The doubly reparameterized gradient (DReG,
-# Tucker et al. 2019) $\sum_j\tilde w_j^2\,\partial\log w_j/\partial z_j\,\partial z_j/\partial\phi$
+# @tucker2019) $\sum_j\tilde w_j^2\,\partial\log w_j/\partial z_j\,\partial z_j/\partial\phi$
 # removes the score terms and keeps the encoder's SNR from falling. We fit the log-log slopes
-# (bootstrap standard errors) and hold them against the theory.
+# (bootstrap standard errors) and hold them against the theory (@fig:iwae_snr).
 
 # %%
 # quick mode: k <= 64, where 1,000 estimates still resolve the encoder's falling SNR (at
@@ -190,7 +191,7 @@ show(figures.gradients.plot_snr_vs_k(snr.ks, snr.snr, snr.slope, snr.slope_se), 
 # rule) is held against a large-sample reference, the mean of many analytic-KL estimates with
 # its standard error. All five must agree with it (one Bonferroni bound for every image,
 # parameter and estimator); their variances, the total over the $2d$ parameters ($d$ latent units), are what
-# differ. In float64, on the model trained above.
+# differ (@fig:vae_gradient_variance). In float64, on the model trained above.
 
 # %%
 log.section('gradient variance on the trained VAE', 'p4.reparameterization',

@@ -63,7 +63,8 @@ x_eval = run.data.test_x[:n_eval]
 # the ESS from the weights' sums. The error is relative, or *mixed* (absolute where the value
 # is below 1) for values that cross zero, and for the Bernoulli log-likelihood, whose tiny
 # values (a confident, correct pixel: $-e^{-\ell}$) are exact to an absolute eps, which is all
-# an ELBO sum can use.
+# an ELBO sum can use. @fig:stability_summary gives each formula's worst error inside its
+# safe range.
 
 # %%
 log.section('numerical stability, mapped', 'x.stability')
@@ -92,8 +93,8 @@ _ = log.at_most("elbolab NaN/inf where the true value or gradient is finite (flo
                 against="mpmath at 50 digits (finite there)", unit="count")
 
 # %% [markdown]
-# The textbook versions fail where the text above says they do: each check below is one such
-# point, measured.
+# The textbook versions fail where the text above says they do (@fig:stability_textbook):
+# each check below is one such point, measured.
 
 # %%
 def naive_point(function, sweep, dtype, parameter):
@@ -125,12 +126,14 @@ for claim, p in naive_failures.items():
                      kind="demonstration", against="the true value (mpmath)", unit="mixed error")
 naive_bad = sum(not p.finite for p in stability_points if p.implementation == "naive"
                 and p.representable and p.dtype in ("float64", "float32"))
-show(figures.stability.plot_stability_map(stability_points,
-                                          dtypes=("float64", "float32", "bfloat16")),
-     "stability_map",
-     "Relative error against a 50-digit mpmath reference over extreme inputs: where the truth is "
-     f"finite, elbolab's formulas return NaN/inf at {silent} points in float64 and float32, the "
-     f"textbook versions at {naive_bad}.")
+show(figures.stability.plot_stability_summary(safe_table), "stability_summary",
+     "Each core formula's worst error inside its documented safe range, against a 50-digit "
+     f"mpmath reference: float64 at most {max(r['error_float64'] for r in safe_table):.0e} "
+     f"(limit 1e-12), float32 at most {max(r['error_float32'] for r in safe_table):.0e} "
+     "(limit 1e-5).")
+show(figures.stability.plot_textbook_failures(stability_points), "stability_textbook",
+     f"Where the truth is finite, the textbook versions return NaN/inf at {naive_bad} points "
+     f"in float64 and float32 and lose every digit elsewhere; elbolab's formulas at {silent}.")
 
 # %% [markdown]
 # **Precision.** bfloat16 keeps 8 significant bits and float16 overflows at 65504. The same

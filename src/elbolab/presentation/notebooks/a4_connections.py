@@ -49,7 +49,7 @@ log, show, gen, device = ch.log, ch.show, ch.gen, ch.device
 # - **Autoregressive models** factor $p(x)=\prod_i p(x_i\mid x_{<i})$: an exact likelihood
 #   again, in the same nats and bits/dim as chapter 4's IWAE estimate — which makes the two
 #   directly comparable on binarized MNIST.
-# - **GANs** (Goodfellow et al. 2014) drop the likelihood: the original minimax game minimizes (at the optimal
+# - **GANs** [@goodfellow2014] drop the likelihood: the original minimax game minimizes (at the optimal
 #   discriminator) $2\,\mathrm{JS}(p_\text{data}\,\|\,p_\theta) - \log 4$, a symmetrized cousin
 #   of the KLs of chapter 2 that is mode-seeking in practice, like the reverse KL there;
 #   measured by mode coverage on the ring of Gaussians, as for the DDPM above.

@@ -29,7 +29,7 @@ PROGRESS = True  # progress bars on long cells (`elbolab lab` relays them to its
 # %%
 from IPython.display import HTML
 
-from elbolab.presentation.chapters import Chapter
+from elbolab.presentation.chapters import CHAPTERS, Chapter
 from elbolab.presentation.checklist import appendix_html
 from elbolab.presentation.validation import format_html
 
@@ -55,7 +55,7 @@ HTML(appendix_html(validations))
 # ## Every validation of this run
 
 # %%
-HTML(format_html(validations))
+HTML(format_html(validations, [(c.id, c.title, f"{c.slug}.html") for c in CHAPTERS]))
 
 # %%
 ch.finish()
