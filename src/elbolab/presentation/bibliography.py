@@ -30,23 +30,24 @@ class Reference:
     doi: str | None = None
     url: str | None = None
 
+    def _address(self) -> tuple[str, str]:
+        """(where the work can be read, the identifier as printed): its DOI, its arXiv id or
+        its venue's page."""
+        if self.doi:
+            return f"https://doi.org/{self.doi}", f"doi:{self.doi}"
+        if self.arxiv:
+            return f"https://arxiv.org/abs/{self.arxiv}", f"arXiv:{self.arxiv}"
+        return self.url or "", self.url or ""
+
     @property
     def link(self) -> str:
         """Where the work can be read: its DOI, its arXiv page or its venue's page."""
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        if self.arxiv:
-            return f"https://arxiv.org/abs/{self.arxiv}"
-        return self.url or ""
+        return self._address()[0]
 
     @property
     def identifier(self) -> str:
         """The identifier as printed: ``doi:…``, ``arXiv:…`` or the page's address."""
-        if self.doi:
-            return f"doi:{self.doi}"
-        if self.arxiv:
-            return f"arXiv:{self.arxiv}"
-        return self.url or ""
+        return self._address()[1]
 
 
 REFERENCES: dict[str, Reference] = {
