@@ -97,7 +97,8 @@ def section_b(args, gen):
     t = {}
     t0 = time.perf_counter()
     with torch.no_grad():
-        mu, lv = model._encode(x)
+        q = model.posterior(x)
+    mu, lv = q.mu, q.logvar
     enc = ig.gaussian_elbo(model, x, mu, lv, samples=1000, generator=gen)
     # both families for the same number of steps (tol=None): the flow's gain is not more steps
     local = ig.local_gaussian_posteriors(model, x, max_steps=args.q_steps, tol=None, generator=gen)

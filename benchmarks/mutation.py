@@ -77,11 +77,11 @@ MUTANTS = [
            "return torch.logsumexp(a, dim=dim) - math.log(n)",
            "return torch.logsumexp(a, dim=dim)"),
     Mutant("reparameterize_variance_as_std", "z = μ + σ²ε (the variance as the scale)",
-           "elbo.py",
+           "posterior.py",
            "return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)",
            "return torch.addcmul(mu, torch.exp(logvar), eps)"),
     Mutant("reparameterize_forgets_mean", "z = σε: the mean left out of the reparameterized "
-           "sample", "elbo.py",
+           "sample", "posterior.py",
            "return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)",
            "return torch.exp(0.5 * logvar) * eps + 0 * mu"),
     # -- KL divergences --------------------------------------------------------------------
@@ -123,12 +123,12 @@ MUTANTS = [
            "se = values.std(dim=dim, correction=1) / math.sqrt(n)",
            "se = values.std(dim=dim, correction=1) / n"),
     Mutant("elbo_kl_sign", "ELBO = reconstruction + KL (a sign flip)", "elbo.py",
-           "return ELBOResult(rec - kl, rec, kl, mu, logvar, z)",
-           "return ELBOResult(rec + kl, rec, kl, mu, logvar, z)"),
+           "return ELBOResult(rec - kl, rec, kl, base.mu, base.logvar, z)",
+           "return ELBOResult(rec + kl, rec, kl, base.mu, base.logvar, z)"),
     Mutant("iwae_weight_without_prior", "IWAE weight log p(x|z) − log q(z|x), the prior term "
-           "forgotten", "elbo.py",
-           "chunks.append(self._log_likelihood(x, z) + (log_pz - log_qz).sum(-1))",
-           "chunks.append(self._log_likelihood(x, z) - log_qz.sum(-1))"),
+           "forgotten", "posterior.py",
+           "chunks.append(model.log_likelihood(x, z) + (prior.log_prob(z) - log_q))",
+           "chunks.append(model.log_likelihood(x, z) - log_q)"),
     Mutant("ess_wrong_formula", "ESS as Σw² / (Σw)² · n² (squares the wrong sum)",
            "estimators.py",
            "return torch.exp(2 * torch.logsumexp(a, dim=dim) - torch.logsumexp(2 * a, dim=dim))",
@@ -146,7 +146,8 @@ MUTANTS = [
            "return -(log_target(z).mean(0)).sum()"),
     Mutant("reverse_sample_detached", "the reverse-KL fit's sample detached from the mean (no "
            "pathwise gradient reaches it)", "variational.py",
-           "z = mean + log_std.exp() * eps", "z = mean.detach() + log_std.exp() * eps"),
+           "q = DiagonalGaussian(mean, 2 * log_std, validate=False)",
+           "q = DiagonalGaussian(mean.detach(), 2 * log_std, validate=False)"),
     Mutant("forward_fit_minimizes_reverse_kl", "the two KL directions swapped: the forward fit "
            "minimizes KL(q‖p)", "parts/asymmetry.py",
            "loss = forward_kl_loss(lambda n: target.sample(n, generator), n_samples)",

@@ -132,6 +132,56 @@ def test_no_import_runs_upward_or_sideways(module):
             assert allowed, f"{module} imports the sibling wing {target}"
 
 
+#: The probability core, one straight stack, lowest first (docs/architecture.md): a core
+#: module imports only core modules below it
+CORE_ORDER = ("io", "checks", "settings", "densities", "estimators", "kl", "posterior", "elbo",
+              "mixture", "variational", "flows", "gradients", "ais")
+
+
+def _module_graph() -> dict[str, set[str]]:
+    graph = {}
+    for module in _modules():
+        path = Path(importlib.util.find_spec(module).origin)
+        if path.suffix == ".py" and "notebooks" not in path.parts:
+            # a package's own name is its __init__: an import of "elbolab.x.y" names the
+            # modules it reaches, not the packages above them
+            graph[module] = {t for t in _imports_of(path, module) if t != module
+                             and not module.startswith(t + ".")}
+    return graph
+
+
+def test_the_core_is_one_stack_in_its_documented_order():
+    assert {m.split(".")[1] for m in _modules() if m.count(".") == 1
+            and _layer(m) == "core"} == set(CORE_ORDER), "a core module missing from the order"
+    graph = _module_graph()
+    for i, name in enumerate(CORE_ORDER):
+        below = {f"elbolab.{m}" for m in CORE_ORDER[:i]}
+        imported = {t for t in graph[f"elbolab.{name}"] if _layer(t) == "core"
+                    and t != "elbolab"}
+        assert imported <= below, f"elbolab.{name} imports {sorted(imported - below)}, " \
+                                  "which the documented order puts above it"
+
+
+def test_no_import_cycle_anywhere():
+    """No module reaches itself through its imports (top-level or inside functions)."""
+    graph = _module_graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+
+
 def test_every_monte_carlo_answer_is_one_type(gen):
     from elbolab import IntractableLikelihoodDemo, KLDivergenceBuilder, monte_carlo_mean
 

@@ -6,14 +6,22 @@ The package reads like the lab's table of contents, in four kinds of code
 The probability core, one module per mathematical object:
 
 - :mod:`elbolab.checks` — argument validation and the global ``validate`` switch
+- :mod:`elbolab.settings` — ``ConfigError`` and the settings' fields and checks
 - :mod:`elbolab.densities` — Gaussian / Bernoulli / discretized-Gaussian log-densities,
   ``log_mean_exp``, ``sum_event``
 - :mod:`elbolab.estimators` — ``MonteCarloEstimate`` (estimate, stderr, n, ess): every Monte
   Carlo answer; sample means, the IWAE-k bound, ESS, streaming log-mean-exp
 - :mod:`elbolab.kl` — closed-form and Monte Carlo KL divergences, ``KLDivergenceBuilder``
-- :mod:`elbolab.elbo` — reparameterization, reconstruction log-likelihoods, ``ELBOFramework``
+- :mod:`elbolab.posterior` — the latent-variable-model interface (``posterior(x)``,
+  ``log_likelihood(x, z)``, ``prior``), ``DiagonalGaussian``, reparameterization, IWAE weights
+- :mod:`elbolab.elbo` — reconstruction log-likelihoods, the bounds of any model,
+  ``ELBOFramework``
 - :mod:`elbolab.mixture` — ``GaussianMixture`` (Part 2's target, the DDPM's data)
 - :mod:`elbolab.variational` — fitting a diagonal Gaussian by a forward or reverse KL
+- :mod:`elbolab.flows` — planar flows and ``PlanarFlowPosterior``
+- :mod:`elbolab.gradients` — gradient estimators (score function, reparameterization, STL,
+  DReG) and the trainer's surrogate objective
+- :mod:`elbolab.ais` — annealed importance sampling and its reverse (BDMC)
 - :mod:`elbolab.io` — atomic file output
 
 Three wings standing on the core:
@@ -33,7 +41,7 @@ Everything is in nats, sums over event dimensions and keeps the batch unless its
 otherwise.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"  # the one version number: pyproject.toml reads it
 
 from .checks import default_validate, set_default_validate, validation
 from .densities import (
@@ -56,8 +64,9 @@ from .elbo import (
     ELBOFramework,
     ELBOResult,
     bernoulli_log_likelihood,
+    compute_elbo,
     gaussian_log_likelihood,
-    reparameterize,
+    importance_weighted_bound,
 )
 from .estimators import (
     MonteCarloEstimate,
@@ -82,6 +91,12 @@ from .parts import (
     MLPDecoderModel,
     TwoForcesAnalysis,
     TwoForcesResult,
+)
+from .posterior import (
+    DiagonalGaussian,
+    LatentVariableModel,
+    log_importance_weights,
+    reparameterize,
 )
 from .vae import (
     Objective,
@@ -125,6 +140,11 @@ __all__ = [
     "mvn_kl",
     "mvn_log_prob",
     "reparameterize",
+    "DiagonalGaussian",
+    "LatentVariableModel",
+    "compute_elbo",
+    "importance_weighted_bound",
+    "log_importance_weights",
     "standard_normal_kl",
     "standard_normal_kl_per_dim",
     "streaming_log_mean_exp",

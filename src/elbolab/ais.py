@@ -32,12 +32,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
-from .checks import check_callable, check_count, check_float_tensor, check_generator, check_number
-from .elbo import ELBOFramework
+from .checks import (
+    check_callable,
+    check_count,
+    check_float_tensor,
+    check_generator,
+    check_number,
+    should_validate,
+)
 from .estimators import LogMeanExpAccumulator, MonteCarloEstimate
+from .posterior import LatentVariableModel
 
 #: the longest schedule accepted: 10⁵ transitions of ``leapfrog`` gradient steps each
 MAX_AIS_STEPS = 100_000
@@ -68,36 +76,48 @@ class AISResult:
     z: torch.Tensor
 
 
-def _ll_and_grad(log_likelihood, z):
-    """log p(x|z) (chains, …) and its gradient in z, from one forward and backward pass."""
+class HMCState(NamedTuple):
+    """Where every chain is: its ``position`` z (chains, *batch, L), the
+    ``log_likelihood`` log p(x|z) there (chains, *batch) and its ``gradient`` in z."""
+
+    position: torch.Tensor
+    log_likelihood: torch.Tensor
+    gradient: torch.Tensor
+
+
+def _state_at(log_likelihood, z) -> HMCState:
+    """The chains at z: log p(x|z) and its gradient, from one forward and backward pass."""
     with torch.enable_grad():
         q = z.detach().requires_grad_(True)
         ll = log_likelihood(q)
         (g,) = torch.autograd.grad(ll.sum(), q)
-    return ll.detach(), g
+    return HMCState(q.detach(), ll.detach(), g)
 
 
-def _hmc(z, ll, g, beta, log_likelihood, step, leapfrog, generator):
-    """One HMC transition for every chain, leaving f_β invariant, from z with its
-    log-likelihood ``ll`` and gradient ``g`` (carried over from the previous transition, so
-    a transition costs ``leapfrog`` passes); returns (z, ll, g) at the new states and which
-    chains accepted."""
-    p0 = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
-    u0 = 0.5 * (z ** 2).sum(-1) - beta * ll  # U = ½‖z‖² − β log p(x|z); ∇U = z − β∇ log p
-    q, p = z, p0 - 0.5 * step * (z - beta * g)
+def _hmc(state: HMCState, beta, log_likelihood, step, leapfrog, generator
+         ) -> tuple[HMCState, torch.Tensor]:
+    """One HMC transition for every chain, leaving f_β invariant, from ``state`` (whose
+    log-likelihood and gradient are carried over from the previous transition, so a
+    transition costs ``leapfrog`` passes); returns the new state and which chains accepted."""
+    z, ll, g = state
+    momentum = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
+    # U = ½‖z‖² − β log p(x|z); ∇U = z − β ∇ log p(x|z)
+    energy = 0.5 * (z ** 2).sum(-1) - beta * ll
+    proposal, p = state, momentum - 0.5 * step * (z - beta * g)
     for i in range(leapfrog):
-        q = q + step * p
-        ll_q, g_q = _ll_and_grad(log_likelihood, q)
+        proposal = _state_at(log_likelihood, proposal.position + step * p)
         if i < leapfrog - 1:
-            p = p - step * (q - beta * g_q)
-    p = p - 0.5 * step * (q - beta * g_q)
-    u1 = 0.5 * (q ** 2).sum(-1) - beta * ll_q
-    log_accept = (u0 + 0.5 * (p0 ** 2).sum(-1)) - (u1 + 0.5 * (p ** 2).sum(-1))
+            p = p - step * (proposal.position - beta * proposal.gradient)
+    p = p - 0.5 * step * (proposal.position - beta * proposal.gradient)
+    new_energy = 0.5 * (proposal.position ** 2).sum(-1) - beta * proposal.log_likelihood
+    log_accept = ((energy + 0.5 * (momentum ** 2).sum(-1))
+                  - (new_energy + 0.5 * (p ** 2).sum(-1)))
     uniform = torch.rand(log_accept.shape, generator=generator, dtype=z.dtype, device=z.device)
     accept = torch.log(uniform) < torch.nan_to_num(log_accept, nan=-math.inf)
     keep = accept.unsqueeze(-1)
-    return (torch.where(keep, q, z), torch.where(accept, ll_q, ll), torch.where(keep, g_q, g),
-            accept)
+    return HMCState(torch.where(keep, proposal.position, z),
+                    torch.where(accept, proposal.log_likelihood, ll),
+                    torch.where(keep, proposal.gradient, g)), accept
 
 
 def annealed_importance_sampling(
@@ -110,32 +130,36 @@ def annealed_importance_sampling(
     target_accept: float = 0.65,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    validate: bool | None = None,
 ) -> AISResult:
     r"""AIS along ``betas`` (float64, from 0 to 1 for a forward run, from 1 to 0 for a reverse
     one; :func:`sigmoid_schedule`) from the chains ``z0`` (chains, *batch, L): prior draws for
     a forward run, exact posterior draws for a reverse one. Returns an :class:`AISResult`:
     forward, a stochastic lower bound on log p(x); reverse, a stochastic upper bound. See the
     module for the recursion, the HMC transitions and the step-size adaptation."""
-    check_callable("log_likelihood", log_likelihood)
-    check_float_tensor("z0", z0)
-    if z0.dim() < 2 or z0.numel() == 0:
-        raise ValueError(f"z0 must be (chains, *batch, L) with at least one chain, data point "
-                         f"and latent, got shape {list(z0.shape)}")
-    check_float_tensor("betas", betas)
-    if betas.dim() != 1 or len(betas) < 2 or len(betas) > MAX_AIS_STEPS + 1:
-        raise ValueError(f"betas must be a schedule of 2 to {MAX_AIS_STEPS + 1} values, got "
-                         f"shape {list(betas.shape)}")
-    b = betas.to(torch.float64)
-    ends = {round(b[0].item(), 12), round(b[-1].item(), 12)}
-    if ends != {0.0, 1.0} or not (bool((b.diff() >= 0).all()) or bool((b.diff() <= 0).all())):
-        raise ValueError("betas must run monotonically from 0 to 1 (forward AIS) or from 1 to "
-                         f"0 (reverse), got {b[0].item():g} ... {b[-1].item():g}")
-    check_number("step_size", step_size, minimum=0.0, exclusive=True)
-    check_count("leapfrog", leapfrog, maximum=1000)
-    check_number("target_accept", target_accept, minimum=0.0, exclusive=True, maximum=1.0)
-    check_generator("generator", generator)
+    if should_validate(validate):
+        check_callable("log_likelihood", log_likelihood)
+        check_float_tensor("z0", z0)
+        if z0.dim() < 2 or z0.numel() == 0:
+            raise ValueError(f"z0 must be (chains, *batch, L) with at least one chain, data "
+                             f"point and latent, got shape {list(z0.shape)}")
+        check_float_tensor("betas", betas)
+        if betas.dim() != 1 or len(betas) < 2 or len(betas) > MAX_AIS_STEPS + 1:
+            raise ValueError(f"betas must be a schedule of 2 to {MAX_AIS_STEPS + 1} values, "
+                             f"got shape {list(betas.shape)}")
+        b = betas.to(torch.float64)
+        ends = {round(b[0].item(), 12), round(b[-1].item(), 12)}
+        if ends != {0.0, 1.0} or not (bool((b.diff() >= 0).all())
+                                      or bool((b.diff() <= 0).all())):
+            raise ValueError("betas must run monotonically from 0 to 1 (forward AIS) or from 1 "
+                             f"to 0 (reverse), got {b[0].item():g} ... {b[-1].item():g}")
+        check_number("step_size", step_size, minimum=0.0, exclusive=True)
+        check_count("leapfrog", leapfrog, maximum=1000)
+        check_number("target_accept", target_accept, minimum=0.0, exclusive=True, maximum=1.0)
+        check_generator("generator", generator)
     from tqdm import tqdm
 
+    b = betas.to(torch.float64)
     z = z0.detach()
     log_w = torch.zeros(z.shape[:-1], dtype=torch.float64, device=z.device)
     step = torch.full(z.shape[1:-1] + (1,), step_size, dtype=z.dtype, device=z.device)
@@ -146,14 +170,14 @@ def annealed_importance_sampling(
             raise ValueError(f"log_likelihood(z) must return one value per chain and data "
                              f"point, shape {list(z.shape[:-1])}, got "
                              f"{list(getattr(ll, 'shape', [type(ll).__name__]))}")
-        ll, g = _ll_and_grad(log_likelihood, z)
+        state = _state_at(log_likelihood, z)
         for t in tqdm(range(1, len(b)), desc="AIS", unit="step", disable=not progress):
-            log_w += (b[t] - b[t - 1]).item() * ll.double()
-            z, ll, g, acc = _hmc(z, ll, g, b[t].item(), log_likelihood, step, leapfrog,
-                                 generator)
+            log_w += (b[t] - b[t - 1]).item() * state.log_likelihood.double()
+            state, acc = _hmc(state, b[t].item(), log_likelihood, step, leapfrog, generator)
             rate = acc.to(z.dtype).mean(0).unsqueeze(-1)  # per data point, over chains
             step = torch.where(rate > target_accept, step * 1.02, step * 0.98)
             accepted += rate.mean().item()
+        z = state.position
     acc_ = LogMeanExpAccumulator()
     acc_.update(log_w)
     est = acc_.result()
@@ -171,30 +195,38 @@ class AISBounds:
     upper: AISResult | None
 
 
-def ais_bounds(model: ELBOFramework, x: torch.Tensor, *, steps: int = 1000, chains: int = 16,
-               leapfrog: int = 10, step_size: float = 0.05, z_posterior: torch.Tensor | None = None,
-               generator: torch.Generator | None = None, progress: bool = False) -> AISBounds:
+def ais_bounds(model: LatentVariableModel, x: torch.Tensor, *, steps: int = 1000,
+               chains: int = 16, leapfrog: int = 10, step_size: float = 0.05,
+               z_posterior: torch.Tensor | None = None, latent: int | None = None,
+               dtype: torch.dtype | None = None, generator: torch.Generator | None = None,
+               progress: bool = False, validate: bool | None = None) -> AISBounds:
     """AIS from the prior to the posterior of each x (B, D) along a sigmoid schedule of
-    ``steps``, ``chains`` chains each; with ``z_posterior`` (B, L) — exact posterior draws, as
-    :func:`elbolab.parts.inference_gaps.simulate` returns — also the reverse chain from them
-    (one per example, the BDMC upper bound). The decoder's parameters are held fixed."""
-    check_count("chains", chains)
+    ``steps``, ``chains`` chains each, for any latent-variable model (its ``prior`` and
+    ``log_likelihood``: :mod:`elbolab.posterior`); with ``z_posterior`` (B, L) — exact posterior
+    draws, as :func:`elbolab.parts.inference_gaps.simulate` returns — also the reverse chain
+    from them (one per example, the BDMC upper bound). The model's parameters are held fixed.
+    ``latent`` and ``dtype``: the latent units and the chains' dtype (by default, those of the
+    model's posterior of one example)."""
+    if should_validate(validate):
+        check_count("chains", chains)
     schedule = sigmoid_schedule(steps)  # checks steps
-    device = x.device
-    dtype = next(model.parameters()).dtype
-    with torch.no_grad():
-        latent = model._encode(x[:1])[0].shape[-1]
-    ll = lambda z: model._log_likelihood(x, z)  # noqa: E731
-    z0 = torch.randn(chains, len(x), latent, generator=generator, device=device, dtype=dtype)
+    if latent is None or dtype is None:
+        with torch.no_grad():
+            q = model.posterior(x[:1])
+        latent, dtype = latent or q.latent, dtype or q.dtype
+    ll = lambda z: model.log_likelihood(x, z)  # noqa: E731
+    z0 = model.prior.sample((chains, len(x)), latent, generator=generator, dtype=dtype,
+                            device=x.device)
     lower = annealed_importance_sampling(ll, z0, schedule, step_size=step_size,
                                          leapfrog=leapfrog, generator=generator,
-                                         progress=progress)
+                                         progress=progress, validate=validate)
     upper = None
     if z_posterior is not None:
         upper = annealed_importance_sampling(ll, z_posterior[None].to(dtype),
                                              schedule.flip(0),
                                              step_size=step_size, leapfrog=leapfrog,
-                                             generator=generator, progress=progress)
+                                             generator=generator, progress=progress,
+                                             validate=validate)
     return AISBounds(lower, upper)
 
 

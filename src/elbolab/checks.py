@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import torch
 
@@ -134,36 +133,57 @@ def check_broadcastable(**tensors: torch.Tensor) -> torch.Size:
         raise ValueError(f"shapes cannot be broadcast together: {desc}") from None
 
 
-def check_count(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
-    """Require an integer count in [minimum, maximum] (sample sizes, k, chunk sizes, widths)."""
+def _fail(error: Callable[[str, str], Exception] | None, kind: type[Exception], name: str,
+          problem: str) -> NoReturn:
+    """Raise ``kind(f"{name} {problem}")``, or ``error(name, problem)`` where the caller names
+    its own error type (a setting's :class:`~elbolab.settings.ConfigError`)."""
+    raise (kind(f"{name} {problem}") if error is None else error(name, problem))
+
+
+def check_count(name: str, value: object, minimum: int = 1, maximum: int | None = None, *,
+                optional: bool = False,
+                error: Callable[[str, str], Exception] | None = None) -> int | None:
+    """Require an integer count in [minimum, maximum] (sample sizes, k, chunk sizes, widths;
+    ``None`` too when ``optional``). A bad value raises TypeError/ValueError naming ``name``,
+    or ``error(name, problem)`` when given (the settings' ConfigError)."""
+    if value is None and optional:
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        _fail(error, TypeError, name, f"must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        _fail(error, ValueError, name, f"must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum:,}, got {value:,}")
+        _fail(error, ValueError, name, f"must be <= {maximum:,}, got {value:,}")
     return value
 
 
 def check_number(name: str, value: object, *, minimum: float = -math.inf,
-                 exclusive: bool = False, maximum: float = math.inf) -> float:
+                 exclusive: bool = False, maximum: float = math.inf, optional: bool = False,
+                 error: Callable[[str, str], Exception] | None = None) -> float | None:
     """Require a finite real number above ``minimum`` (strictly when ``exclusive``) and at
-    most ``maximum``; return it as a float."""
+    most ``maximum`` (``None`` too when ``optional``); return it as a float. Errors as
+    :func:`check_count`."""
+    if value is None and optional:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        _fail(error, TypeError, name, f"must be a number, got {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
+        _fail(error, ValueError, name, f"must be a finite number, got {value}")
     if value < minimum or (exclusive and value == minimum):
-        raise ValueError(f"{name} must be {'>' if exclusive else '>='} {minimum:g}, got {value:g}")
+        _fail(error, ValueError, name,
+              f"must be {'>' if exclusive else '>='} {minimum:g}, got {value:g}")
     if value > maximum:
-        raise ValueError(f"{name} must be <= {maximum:g}, got {value:g}")
+        _fail(error, ValueError, name, f"must be <= {maximum:g}, got {value:g}")
     return float(value)
 
 
-def check_choice(name: str, value: object, choices: tuple) -> str:
-    """Require one of ``choices`` (names of likelihoods, decoders, variances, splits)."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+def check_choice(name: str, value: object, choices: tuple, *,
+                 error: Callable[[str, str], Exception] | None = None) -> str:
+    """Require one of ``choices`` (names of likelihoods, decoders, variances, splits). Errors
+    as :func:`check_count`."""
+    if (error is None and not isinstance(value, str)) or value not in choices:
+        _fail(error, ValueError, name,
+              f"must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
 
 
@@ -208,64 +228,8 @@ def check_floats(validate: bool | None, **tensors: torch.Tensor) -> None:
     check_broadcastable(**tensors)
 
 
-class ConfigError(ValueError):
-    """A setting (a field of a config dataclass, and so a command-line option) with a value it
-    cannot take. ``field`` names the field, ``problem`` says what was expected; the command
-    line shows the field as its option (``batch_size`` → ``--batch-size``) and exits 2."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
-        self.field, self.problem = field, problem
-
-
-def check_setting_count(field: str, value: object, minimum: int = 1,
-                        maximum: int | None = None, *, optional: bool = False) -> None:
-    """Require an integer setting in [minimum, maximum] (``None`` too when ``optional``)."""
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field, f"must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(field, f"must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(field, f"must be <= {maximum:,}, got {value:,}")
-
-
-def check_setting_number(field: str, value: object, *, minimum: float = -math.inf,
-                         exclusive: bool = False, maximum: float = math.inf,
-                         optional: bool = False) -> None:
-    """Require a finite real setting above ``minimum`` (strictly when ``exclusive``) and at
-    most ``maximum`` (``None`` too when ``optional``)."""
-    if value is None and optional:
-        return
-    try:
-        check_number(field, value, minimum=minimum, exclusive=exclusive, maximum=maximum)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(field, str(exc)[len(field) + 1:]) from None
-
-
-def check_setting_choice(field: str, value: object, choices: tuple) -> None:
-    """Require a setting that is one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(field, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
-
-
-def check_setting_folder(field: str, value: str | os.PathLike[str] | None, *,
-                         must_exist: bool = False) -> None:
-    """Require a folder setting that is not a file (and exists, when ``must_exist``)."""
-    if value is None:
-        return
-    path = Path(value).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(field, f"must be a folder, but {path} is a file")
-    if must_exist and not path.exists():
-        raise ConfigError(field, f"names a folder that does not exist: {path}")
-
-
-__all__ = ["MAX_DRAWS", "MAX_LOOP", "MAX_WIDTH", "ConfigError", "check_broadcastable",
-           "check_callable", "check_choice", "check_count", "check_dim", "check_float_tensor",
-           "check_floats", "check_full_precision", "check_generator", "check_log_weights",
-           "check_number", "check_positive", "check_setting_choice",
-           "check_setting_count", "check_setting_folder", "check_setting_number",
-           "default_validate", "finite_range", "set_default_validate", "should_validate",
-           "validation"]
+__all__ = ["MAX_DRAWS", "MAX_LOOP", "MAX_WIDTH", "check_broadcastable", "check_callable",
+           "check_choice", "check_count", "check_dim", "check_float_tensor", "check_floats",
+           "check_full_precision", "check_generator", "check_log_weights", "check_number",
+           "check_positive", "default_validate", "finite_range", "set_default_validate",
+           "should_validate", "validation"]

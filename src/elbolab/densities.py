@@ -1,6 +1,6 @@
 """Log-densities, in nats, elementwise and broadcasting.
 
-Conventions (``DESIGN.md``): variances travel as ``logvar``; Bernoulli parameters as
+Conventions (``docs/architecture.md``): variances travel as ``logvar``; Bernoulli parameters as
 ``logits``; nothing here reduces over event dimensions unless its name says so, so callers
 choose what to sum (``.sum(-1)`` for a diagonal Gaussian over a vector).
 """

@@ -1,5 +1,7 @@
-"""The evidence lower bound: the reparameterization trick, reconstruction terms and the
-``ELBOFramework`` that assembles them for any encoder/decoder pair.
+"""The evidence lower bound: reconstruction terms, the bounds of any latent-variable model
+(:func:`compute_elbo`, :func:`importance_weighted_bound`) and the ``ELBOFramework`` that makes an
+encoder/decoder pair such a model (:mod:`elbolab.posterior`: ``posterior(x)``,
+``log_likelihood(x, z)``, ``prior``).
 
 Sign convention: every function here returns a quantity to **maximize** (a log-likelihood,
 an ELBO, a bound). A loss is its negative and is called ``loss`` or ``neg_elbo``.
@@ -8,7 +10,6 @@ an ELBO, a bound). A loss is its negative and is called ``loss`` or ``neg_elbo``
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,10 +17,8 @@ from torch import nn
 from torch.distributions.utils import probs_to_logits
 
 from .checks import (
-    check_count,
     check_float_tensor,
     check_floats,
-    check_generator,
     check_number,
     finite_range,
     should_validate,
@@ -27,6 +26,15 @@ from .checks import (
 from .densities import bernoulli_log_prob, gaussian_log_prob, sum_event
 from .estimators import iwae_bound
 from .kl import standard_normal_kl
+from .posterior import (
+    STANDARD_NORMAL,
+    DiagonalGaussian,
+    LatentVariableModel,
+    Posterior,
+    StandardNormal,
+    log_importance_weights,
+    reparameterize,
+)
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 # More importance samples per image than this is a mistake, not a measurement: IWAE-5000 is
@@ -35,35 +43,6 @@ MAX_K = 1_000_000
 
 #: What a Bernoulli decoder returns: logits (the library's convention) or probabilities
 DECODER_OUTPUTS = ("logits", "probs")
-
-
-def reparameterize(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    *,
-    sample_shape: Sequence[int] = (),
-    generator: torch.Generator | None = None,
-    eps: torch.Tensor | None = None,
-    validate: bool | None = None,
-) -> torch.Tensor:
-    r"""Draw :math:`z = \mu + e^{\frac12\log\sigma^2}\odot\varepsilon`, :math:`\varepsilon\sim
-    \mathcal N(0, I)`, differentiably in μ and logvar (Kingma & Welling 2014, Sec. 2.4).
-
-    Shapes: ``mu`` and ``logvar`` broadcast to ``B``; the result is ``(*sample_shape, *B)``.
-    Pass ``generator`` for reproducible draws, or ``eps`` (of the result's shape) to supply
-    the noise yourself; then ``dz/dμ = 1`` and ``dz/dσ = ε`` exactly. σ is ``exp(logvar/2)``,
-    never ``sqrt(exp(logvar))`` (which overflows float32 at logvar = 89 and gives an infinite
-    gradient where exp underflows): value and gradient exact to 1 ulp for |logvar| ≤ 100.
-    """
-    check_floats(validate, mu=mu, logvar=logvar)
-    shape = (*sample_shape, *torch.broadcast_shapes(mu.shape, logvar.shape))
-    if eps is None:
-        eps = torch.randn(shape, generator=generator, dtype=mu.dtype, device=mu.device)
-    elif should_validate(validate):
-        check_float_tensor("eps", eps)
-        if tuple(eps.shape) != shape:
-            raise ValueError(f"eps must have shape {list(shape)}, got {list(eps.shape)}")
-    return torch.addcmul(mu, torch.exp(0.5 * logvar), eps)
 
 
 def gaussian_log_likelihood(
@@ -97,6 +76,40 @@ def bernoulli_log_likelihood(
     :math:`\sum_j x_j\ell_j - \operatorname{softplus}(\ell_j)`, summed over the last
     ``event_dims`` dimensions. Returns the log-likelihood (= −BCE), in nats."""
     return sum_event(bernoulli_log_prob(x, logits, validate=validate), event_dims)
+
+
+def compute_elbo(model: LatentVariableModel, x: torch.Tensor,
+                 generator: torch.Generator | None = None) -> ELBOResult:
+    r"""One-sample ELBO per example of any :class:`~elbolab.posterior.LatentVariableModel`:
+
+    .. math:: \mathcal L(x) = \log p(x\mid z) - \mathrm{KL}(q(z\mid x)\,\|\,p(z)),
+              \quad z\sim q(z\mid x)
+
+    with the KL in closed form for a :class:`~elbolab.posterior.DiagonalGaussian` posterior
+    and sampled, :math:`\log q(z) - \log p(z)` at the same z, for any other family (a
+    flow). ``mu``/``logvar`` of the result are the Gaussian's (a flow's base Gaussian's).
+    Shapes (B,), nats."""
+    q = model.posterior(x)
+    if isinstance(q, DiagonalGaussian):
+        z = q.rsample(generator=generator)
+        kl, base = q.kl_to_standard_normal(), q
+    else:
+        draws, log_q = q.rsample_with_log_prob(1, generator)
+        z = draws[0]
+        kl, base = log_q[0] - model.prior.log_prob(z), q.base
+    rec = model.log_likelihood(x, z)
+    return ELBOResult(rec - kl, rec, kl, base.mu, base.logvar, z)
+
+
+def importance_weighted_bound(model: LatentVariableModel, x: torch.Tensor, k: int, *,
+                              chunk_size: int | None = None,
+                              generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Per-example k-sample importance-weighted bound :math:`\mathcal L_k = \log\frac1k
+    \sum_i w_i` (Burda et al. 2016, Eq. 8) of any latent-variable model; k = 1 is a one-sample
+    ELBO with the KL sampled. Shape (B,), nats; k ≤ :data:`MAX_K`."""
+    log_w = log_importance_weights(model, x, k, chunk_size=chunk_size, generator=generator,
+                                   maximum=MAX_K)
+    return iwae_bound(log_w, dim=0, validate=False)
 
 
 @dataclass
@@ -232,7 +245,23 @@ class ELBOFramework(nn.Module):
         return standard_normal_kl(mu, logvar, validate=self.validate)
 
     # -- the bound ---------------------------------------------------------------------------
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # -- the latent-variable model: posterior(x), log_likelihood(x, z), prior ------------------
+    @property
+    def prior(self) -> StandardNormal:
+        """p(z) = N(0, I)."""
+        return STANDARD_NORMAL
+
+    def posterior(self, x: torch.Tensor) -> Posterior:
+        """q(z|x) for the batch ``x`` (batch, *event): the encoder's (mu, logvar), checked here
+        once (finite, shapes (batch, latent_dim)), as a
+        :class:`~elbolab.posterior.DiagonalGaussian` (a subclass with another family returns
+        its own posterior type)."""
+        return DiagonalGaussian(*self.encode(x), validate=False)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's (mu, logvar) for ``x``, each (batch, latent_dim), checked: ``x`` a
+        float tensor with a batch dimension; the encoder's outputs a finite pair of that
+        shape."""
         if should_validate(self.validate):
             check_float_tensor("x", x)
             if x.dim() < 2:
@@ -253,8 +282,8 @@ class ELBOFramework(nn.Module):
                 )
         return mu, logvar
 
-    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) for z of shape (*S, batch, latent) → (*S, batch).
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) for z of shape (*S, batch, latent) → (*S, batch), nats.
 
         The decoder sees z flattened to (N, latent), so any ``nn.Module`` works; its outputs
         that carry that leading N are reshaped back to (*S, batch, *event), while a scalar or
@@ -286,15 +315,12 @@ class ELBOFramework(nn.Module):
     def compute_elbo(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> ELBOResult:
-        """One-sample ELBO per example: reconstruction − KL, with the analytic KL.
+        r"""One-sample ELBO per example: reconstruction − KL (:func:`elbo`: the analytic KL for
+        the Gaussian posterior, the sampled one for another family).
 
-        .. math:: \\mathcal L(x) = \\mathbb E_{q(z|x)}[\\log p(x|z)] - \\mathrm{KL}(q(z|x)\\|p(z))
+        .. math:: \mathcal L(x) = \mathbb E_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x)\|p(z))
         """
-        mu, logvar = self._encode(x)
-        z = self.reparameterize(mu, logvar, generator=generator)
-        rec = self._log_likelihood(x, z)
-        kl = self.kl_regularization(mu, logvar)
-        return ELBOResult(rec - kl, rec, kl, mu, logvar, z)
+        return compute_elbo(self, x, generator)
 
     def forward(self, x: torch.Tensor) -> ELBOResult:
         """Same as :meth:`compute_elbo`."""
@@ -308,36 +334,10 @@ class ELBOFramework(nn.Module):
         chunk_size: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        r"""log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x), shape (k, batch).
-
-        Decodes ``chunk_size`` samples at a time (all k at once by default, or when
-        ``chunk_size`` > k) so memory stays bounded for large k; k ≤ :data:`MAX_K`.
-        """
-        check_count("k", k, maximum=MAX_K)
-        if chunk_size is not None:
-            check_count("chunk_size", chunk_size)
-        check_generator("generator", generator)
-        draw = self._posterior_sampler(x)
-        chunks = []
-        step = chunk_size or k
-        for start in range(0, k, step):
-            z, log_ratio = draw(min(step, k - start), generator)
-            chunks.append(self._log_likelihood(x, z) + log_ratio)
-        return torch.cat(chunks, dim=0)
-
-    def _posterior_sampler(self, x: torch.Tensor):
-        """q(z|x) for the batch ``x``, encoded once: ``draw(n, generator)`` → z (n, B, L) and
-        log p(z) − log q(z|x) (n, B). A model with another posterior family overrides this
-        (:class:`~elbolab.vae.models.FlowELBOFramework`)."""
-        mu, logvar = self._encode(x)
-
-        def draw(n: int, generator: torch.Generator | None):
-            z = reparameterize(mu, logvar, sample_shape=(n,), generator=generator, validate=False)
-            log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z), validate=False)
-            log_qz = gaussian_log_prob(z, mu, logvar, validate=False)
-            return z, (log_pz - log_qz).sum(-1)
-
-        return draw
+        r"""log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x), shape (k, batch)
+        (:func:`~elbolab.posterior.log_importance_weights`); k ≤ :data:`MAX_K`."""
+        return log_importance_weights(self, x, k, chunk_size=chunk_size, generator=generator,
+                                      maximum=MAX_K)
 
     def iwae_bound(
         self,
@@ -347,11 +347,12 @@ class ELBOFramework(nn.Module):
         chunk_size: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Per-example k-sample importance-weighted bound (Burda et al. 2015); k = 1 is a
-        one-sample ELBO estimate with the KL estimated by sampling. Shape (batch,), nats."""
-        log_w = self.log_importance_weights(x, k, chunk_size=chunk_size, generator=generator)
-        return iwae_bound(log_w, dim=0, validate=False)
+        """Per-example k-sample importance-weighted bound (:func:`importance_weighted_bound`,
+        Burda et al. 2016); shape (batch,), nats."""
+        return importance_weighted_bound(self, x, k, chunk_size=chunk_size,
+                                         generator=generator)
 
 
 __all__ = ["DECODER_OUTPUTS", "LIKELIHOODS", "MAX_K", "ELBOFramework", "ELBOResult",
-           "bernoulli_log_likelihood", "gaussian_log_likelihood", "reparameterize"]
+           "bernoulli_log_likelihood", "compute_elbo", "gaussian_log_likelihood",
+           "importance_weighted_bound", "reparameterize"]

@@ -23,7 +23,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .checks import check_count, check_float_tensor
+from .checks import check_count, check_float_tensor, should_validate
+from .posterior import STANDARD_NORMAL, DiagonalGaussian
 
 #: softplus(IDENTITY_SHIFT) = 1, i.e. m(IDENTITY_SHIFT) = 0: u = IDENTITY_SHIFT·w/‖w‖² gives û = 0
 IDENTITY_SHIFT = math.log(math.e - 1)
@@ -50,58 +51,78 @@ def planar_flow(z: torch.Tensor, u: torch.Tensor, w: torch.Tensor,
 
 def identity_planar_parameters(batch: int, latent: int, layers: int, *,
                                dtype: torch.dtype = torch.float32, device=None,
-                               generator: torch.Generator | None = None
+                               generator: torch.Generator | None = None,
+                               validate: bool | None = None
                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(u, w, b) of ``layers`` planar layers that are the identity map (û = 0) for each of
     ``batch`` examples, with random directions w ~ N(0, I/latent) to move away from."""
-    check_count("batch", batch)
-    check_count("latent", latent)
-    check_count("layers", layers)
+    if should_validate(validate):
+        check_count("batch", batch)
+        check_count("latent", latent)
+        check_count("layers", layers)
     w = torch.randn(batch, layers, latent, generator=generator, dtype=dtype,
                     device=device) / math.sqrt(latent)
     u = IDENTITY_SHIFT * w / (w * w).sum(-1, keepdim=True)
     return u, w, torch.zeros(batch, layers, dtype=dtype, device=device)
 
 
-def planar_posterior_sample(mu: torch.Tensor, logvar: torch.Tensor, u: torch.Tensor,
-                            w: torch.Tensor, b: torch.Tensor, shape: tuple[int, ...] = (), *,
-                            generator: torch.Generator | None = None,
-                            eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Draws z_K of the flow posterior and their log prior ratio, differentiable in every
-    argument:
+class PlanarFlowPosterior:
+    r"""q_K: the diagonal Gaussian :math:`q_0 = \mathcal N(\mu, \operatorname{diag}
+    e^{\text{logvar}})` (``base``, a :class:`~elbolab.posterior.DiagonalGaussian`) pushed
+    through the K planar layers (u, w, b) of each example:
 
-    .. math:: z_0 = \mu + \sigma\odot\varepsilon,\quad z_K = \text{flow}(z_0),\quad
-              \log p(z_K) - \log q_K(z_K) = \log\mathcal N(z_K; 0, I) - \log q_0(z_0)
-              + \textstyle\sum_k\log|\det J_k|
+    .. math:: z_0\sim q_0,\quad z_K = \text{flow}(z_0),\quad
+              \log q_K(z_K) = \log q_0(z_0) - \textstyle\sum_k\log|\det J_k|
 
-    ``mu``, ``logvar`` (B, L); ε of shape (*shape, B, L) from ``generator`` (or ``eps``).
-    Returns z_K (*shape, B, L) and the log ratio (*shape, B), nats: the ELBO of a draw is
-    log p(x|z_K) plus it."""
-    if eps is None:
-        eps = torch.randn((*shape, *mu.shape), generator=generator, dtype=mu.dtype,
-                          device=mu.device)
-    log_q0 = -0.5 * (eps * eps + logvar + math.log(2 * math.pi)).sum(-1)
-    zk, log_det = planar_flow(mu + torch.exp(0.5 * logvar) * eps, u, w, b)
-    log_prior = -0.5 * (zk * zk + math.log(2 * math.pi)).sum(-1)
-    return zk, log_prior - log_q0 + log_det
+    ``mu``, ``logvar`` (B, L); u, w (B, K, L), b (B, K); checked once, here. A posterior of
+    the latent-variable-model interface (:mod:`elbolab.posterior`): its draws and their
+    log-density come from :meth:`rsample_with_log_prob`, differentiable in every parameter.
+    A planar flow has no closed-form inverse, so there is no ``log_prob`` of an arbitrary z."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor, u: torch.Tensor,
+                 w: torch.Tensor, b: torch.Tensor, *, validate: bool | None = None) -> None:
+        self.base = DiagonalGaussian(mu, logvar, validate=validate)
+        if should_validate(validate):
+            for name, value in (("u", u), ("w", w), ("b", b)):
+                check_float_tensor(name, value)
+        self.u, self.w, self.b = u, w, b
+
+    @property
+    def latent(self) -> int:
+        return self.base.latent
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.dtype
+
+    def rsample_with_log_prob(self, n: int, generator: torch.Generator | None = None, *,
+                              eps: torch.Tensor | None = None
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` draws z_K (n, B, L) and log q_K(z_K) (n, B), nats; ``eps`` (n, B, L) gives
+        the base Gaussian's noise instead of ``generator``."""
+        z0 = self.base.rsample((n,), generator=generator, eps=eps)
+        zk, log_det = planar_flow(z0, self.u, self.w, self.b)
+        return zk, self.base.log_prob(z0) - log_det
 
 
 def flow_elbo(log_likelihood: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor,
               logvar: torch.Tensor, u: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *,
               samples: int = 1, generator: torch.Generator | None = None,
-              eps: torch.Tensor | None = None) -> torch.Tensor:
-    r"""Per-example ELBO of the flow posterior, a ``samples``-draw Monte Carlo estimate,
-    differentiable in every argument: the mean over draws of :math:`\log p(x\mid z_K)` plus
-    the log prior ratio of :func:`planar_posterior_sample`.
+              eps: torch.Tensor | None = None, validate: bool | None = None) -> torch.Tensor:
+    r"""Per-example ELBO of the flow posterior (:class:`PlanarFlowPosterior`), a
+    ``samples``-draw Monte Carlo estimate, differentiable in every argument: the mean over
+    draws of :math:`\log p(x\mid z_K) + \log p(z_K) - \log q_K(z_K)`, p(z) = N(0, I).
 
-    ``log_likelihood(z)``: (S, B, L) → (S, B). ``mu``, ``logvar``: (B, L). Shape (B,), nats."""
-    check_count("samples", samples)
-    check_float_tensor("mu", mu)
-    check_float_tensor("logvar", logvar)
-    zk, log_ratio = planar_posterior_sample(mu, logvar, u, w, b, (samples,),
-                                            generator=generator, eps=eps)
-    return (log_likelihood(zk) + log_ratio).mean(0)
+    ``log_likelihood(z)``: (S, B, L) → (S, B). ``mu``, ``logvar``: (B, L); ``eps`` (S, B, L)
+    gives the noise of S draws instead of ``samples`` draws from ``generator``. Shape (B,),
+    nats."""
+    if should_validate(validate):
+        check_count("samples", samples)
+    q = PlanarFlowPosterior(mu, logvar, u, w, b, validate=validate)
+    n = samples if eps is None or eps.dim() == 0 else len(eps)  # eps (S, B, L) sets S
+    zk, log_q = q.rsample_with_log_prob(n, generator, eps=eps)
+    return (log_likelihood(zk) + STANDARD_NORMAL.log_prob(zk) - log_q).mean(0)
 
 
-__all__ = ["IDENTITY_SHIFT", "flow_elbo", "identity_planar_parameters", "planar_flow",
-           "planar_posterior_sample"]
+__all__ = ["IDENTITY_SHIFT", "PlanarFlowPosterior", "flow_elbo", "identity_planar_parameters",
+           "planar_flow"]

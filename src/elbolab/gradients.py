@@ -70,8 +70,10 @@ from .checks import (
     check_float_tensor,
     check_generator,
     check_number,
+    should_validate,
 )
 from .elbo import MAX_K
+from .posterior import STANDARD_NORMAL, DiagonalGaussian
 
 EXPECTATION_ESTIMATORS = ("score", "score_loo", "reparam")
 ELBO_ESTIMATORS = ("score", "score_loo", "reparam", "stl", "analytic_kl")
@@ -81,22 +83,26 @@ TRAINING_GRADIENTS = ("reparam", "stl", "dreg")
 Field = Callable[[torch.Tensor], torch.Tensor]  # (n, d) -> (n,)
 
 
-def _draw(mu: torch.Tensor, logvar: torch.Tensor, n: int, generator, eps) -> tuple:
-    check_float_tensor("mu", mu)
-    check_float_tensor("logvar", logvar)
-    if mu.dim() != 1 or mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must both be (d,), got {list(mu.shape)} and "
-                         f"{list(logvar.shape)}")
-    check_count("n", n, maximum=MAX_DRAWS)
-    check_generator("generator", generator)
+def _draw(mu: torch.Tensor, logvar: torch.Tensor, n: int, generator, eps,
+          validate: bool | None) -> tuple:
+    if should_validate(validate):
+        check_float_tensor("mu", mu)
+        check_float_tensor("logvar", logvar)
+        if mu.dim() != 1 or mu.shape != logvar.shape:
+            raise ValueError(f"mu and logvar must both be (d,), got {list(mu.shape)} and "
+                             f"{list(logvar.shape)}")
+        check_count("n", n, maximum=MAX_DRAWS)
+        check_generator("generator", generator)
+        if eps is not None:
+            check_float_tensor("eps", eps)
+            if eps.shape != (n, len(mu)):
+                raise ValueError(f"eps must be (n, d) = {[n, len(mu)]}, got "
+                                 f"{list(eps.shape)}")
     if eps is None:
-        eps = torch.randn(n, len(mu), generator=generator, dtype=mu.dtype, device=mu.device)
-    else:
-        check_float_tensor("eps", eps)
-        if eps.shape != (n, len(mu)):
-            raise ValueError(f"eps must be (n, d) = {[n, len(mu)]}, got {list(eps.shape)}")
-    sigma = torch.exp(0.5 * logvar.detach())
-    return eps, sigma, mu.detach() + sigma * eps
+        eps = STANDARD_NORMAL.sample((n,), len(mu), generator=generator, dtype=mu.dtype,
+                                     device=mu.device)
+    q = DiagonalGaussian(mu.detach(), logvar.detach(), validate=False)
+    return eps, q.std, q.rsample((n,), eps=eps), q
 
 
 def _value_and_grad(f: Field, z: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,18 +126,15 @@ def _score_weights(values: torch.Tensor, loo: bool) -> torch.Tensor:
     return values - (values.sum() - values) / (n - 1)
 
 
-def _log_normal(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (z * z + math.log(2 * math.pi)).sum(-1)
-
-
 def expectation_gradient_samples(f: Field, mu: torch.Tensor, logvar: torch.Tensor, n: int, *,
                                  estimator: str, generator: torch.Generator | None = None,
-                                 eps: torch.Tensor | None = None,
+                                 eps: torch.Tensor | None = None, validate: bool | None = None,
                                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample estimates (g_mu, g_logvar), each (n, d), of ∇ E_q[f(z)]; see the module."""
-    check_callable("f", f)
-    check_choice("estimator", estimator, EXPECTATION_ESTIMATORS)
-    eps, sigma, z = _draw(mu, logvar, n, generator, eps)
+    if should_validate(validate):
+        check_callable("f", f)
+        check_choice("estimator", estimator, EXPECTATION_ESTIMATORS)
+    eps, sigma, z, _ = _draw(mu, logvar, n, generator, eps, validate)
     if estimator == "reparam":
         _, grad = _value_and_grad(f, z, "f")
         return grad, grad * eps * sigma / 2
@@ -146,23 +149,25 @@ def expectation_gradient_samples(f: Field, mu: torch.Tensor, logvar: torch.Tenso
 
 def elbo_gradient_samples(log_likelihood: Field, mu: torch.Tensor, logvar: torch.Tensor,
                           n: int, *, estimator: str, generator: torch.Generator | None = None,
-                          eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                          eps: torch.Tensor | None = None, validate: bool | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample estimates (g_mu, g_logvar), each (n, d), of ∇ ELBO(mu, logvar) for the prior
     N(0, I) and ``log_likelihood(z)`` = log p(x|z) (n, d) → (n,); see the module."""
-    check_callable("log_likelihood", log_likelihood)
-    check_choice("estimator", estimator, ELBO_ESTIMATORS)
-    eps, sigma, z = _draw(mu, logvar, n, generator, eps)
+    if should_validate(validate):
+        check_callable("log_likelihood", log_likelihood)
+        check_choice("estimator", estimator, ELBO_ESTIMATORS)
+    eps, sigma, z, q = _draw(mu, logvar, n, generator, eps, validate)
     lv = logvar.detach()
     if estimator in ("score", "score_loo"):
         with torch.no_grad():
-            log_q = -0.5 * (eps * eps + lv + math.log(2 * math.pi)).sum(-1)
-            f = log_likelihood(z) + _log_normal(z) - log_q
+            f = log_likelihood(z) + STANDARD_NORMAL.log_prob(z) - q.log_prob(z)
         c = _score_weights(f, estimator == "score_loo")[:, None]
         return c * eps / sigma, c * (eps * eps - 1) / 2
     if estimator == "analytic_kl":
         _, g = _value_and_grad(log_likelihood, z, "log_likelihood")
         return g - mu.detach(), 0.5 * eps * sigma * g - 0.5 * (torch.exp(lv) - 1)
-    _, g = _value_and_grad(lambda t: log_likelihood(t) + _log_normal(t), z, "log_likelihood")
+    _, g = _value_and_grad(lambda t: log_likelihood(t) + STANDARD_NORMAL.log_prob(t), z,
+                           "log_likelihood")
     if estimator == "reparam":
         return g, 0.5 * eps * sigma * g + 0.5
     path = g + eps / sigma  # ∇_z[log p(x,z) − log q(z)] with q's parameters held fixed
@@ -172,21 +177,21 @@ def elbo_gradient_samples(log_likelihood: Field, mu: torch.Tensor, logvar: torch
 def iwae_gradient_samples(log_likelihood: Field, mu: torch.Tensor, logvar: torch.Tensor,
                           k: int, n: int, *, estimator: str,
                           generator: torch.Generator | None = None,
-                          decoder_grad: Field | None = None) -> tuple[torch.Tensor, ...]:
+                          decoder_grad: Field | None = None, validate: bool | None = None
+                          ) -> tuple[torch.Tensor, ...]:
     """n independent estimates of ∇ L_k: (g_mu, g_logvar), each (n, d), and with
     ``decoder_grad(z)`` = ∇_θ log p_θ(x|z) (m, P) the decoder's (n, P) too; see the module."""
-    check_callable("log_likelihood", log_likelihood)
-    check_choice("estimator", estimator, IWAE_ESTIMATORS)
-    check_count("k", k, maximum=MAX_DRAWS)
-    check_count("n", n, maximum=MAX_DRAWS // k)
-    if decoder_grad is not None:
-        check_callable("decoder_grad", decoder_grad)
-    eps, sigma, z = _draw(mu, logvar, n * k, generator, None)
-    lv = logvar.detach()
-    log_joint, g = _value_and_grad(lambda t: log_likelihood(t) + _log_normal(t), z,
+    if should_validate(validate):
+        check_callable("log_likelihood", log_likelihood)
+        check_choice("estimator", estimator, IWAE_ESTIMATORS)
+        check_count("k", k, maximum=MAX_DRAWS)
+        check_count("n", n, maximum=MAX_DRAWS // k)
+        if decoder_grad is not None:
+            check_callable("decoder_grad", decoder_grad)
+    eps, sigma, z, q = _draw(mu, logvar, n * k, generator, None, validate)
+    log_joint, g = _value_and_grad(lambda t: log_likelihood(t) + STANDARD_NORMAL.log_prob(t), z,
                                    "log_likelihood")
-    log_q = -0.5 * (eps * eps + lv + math.log(2 * math.pi)).sum(-1)
-    w = torch.softmax((log_joint - log_q).view(n, k), dim=1).view(n * k, 1)  # w̃_j per group
+    w = torch.softmax((log_joint - q.log_prob(z)).view(n, k), dim=1).view(n * k, 1)  # w̃_j
     if estimator == "iwae":
         per_mu, per_lv, weight = g, 0.5 * eps * sigma * g + 0.5, w
     else:
@@ -212,7 +217,8 @@ def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
                         mu: torch.Tensor, logvar: torch.Tensor, k: int = 1, *,
                         gradient: str = "reparam", beta: float = 1.0,
                         generator: torch.Generator | None = None,
-                        eps: torch.Tensor | None = None, validate: bool = True) -> Surrogate:
+                        eps: torch.Tensor | None = None,
+                        validate: bool | None = None) -> Surrogate:
     r"""The k-sample importance-weighted bound of a batch, as a differentiable objective whose
     autograd gradient is the estimator ``gradient``:
 
@@ -237,7 +243,7 @@ def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
     ``log_likelihood(z)``: z (k, B, L) → log p(x|z) (k, B). ``mu``, ``logvar``: (B, L). Noise
     from ``generator``, or ``eps`` (k, B, L). ``validate=False`` skips the argument checks
     (the trainer's hot loop). Returns a :class:`Surrogate`; everything in nats."""
-    if validate:
+    if should_validate(validate):
         check_callable("log_likelihood", log_likelihood)
         check_choice("gradient", gradient, TRAINING_GRADIENTS)
         check_count("k", k, maximum=MAX_K)
@@ -260,17 +266,11 @@ def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
             if eps.shape != (k, *mu.shape):
                 raise ValueError(f"eps must be (k, B, L) = {[k, *mu.shape]}, got "
                                  f"{list(eps.shape)}")
-    if eps is None:
-        eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
-    std = torch.exp(0.5 * logvar)
-    z = mu + std * eps
+    q = DiagonalGaussian(mu, logvar, validate=False)
+    z = q.rsample((k,), generator=generator, eps=eps)
     # log q(z|x) − log p(z), summed over latents: with q's parameters live (the total
-    # derivative) or held fixed (the path derivative: STL, DReG); log 2π cancels
-    if gradient == "reparam":
-        log_q = -0.5 * (eps * eps + logvar)
-    else:
-        log_q = -0.5 * (torch.square((z - mu.detach()) / std.detach()) + logvar.detach())
-    kl = (log_q + 0.5 * z * z).sum(-1)  # (k, B)
+    # derivative) or held fixed (the path derivative: STL, DReG)
+    kl = q.log_prob(z, stop_gradient=gradient != "reparam") - STANDARD_NORMAL.log_prob(z)
     rec = log_likelihood(z)
     log_w = rec - beta * kl
     if gradient == "dreg" and z.requires_grad:

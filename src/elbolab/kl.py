@@ -195,16 +195,22 @@ def monte_carlo_kl(
     :class:`~elbolab.estimators.MonteCarloEstimate` of batch shape. Nats.
     """
     _check_mc_kl_args(validate, samples_from_p=samples_from_p, log_p=log_p, log_q=log_q)
-    lp, lq = log_p(samples_from_p), log_q(samples_from_p)
+    return _monte_carlo_kl(samples_from_p, log_p, log_q, validate)
+
+
+def _monte_carlo_kl(samples, log_p, log_q, validate: bool | None) -> MonteCarloEstimate:
+    """:func:`monte_carlo_kl` once its arguments are checked: the log-densities the callables
+    return are checked here (their shape and values), the mean taken without checking again."""
+    lp, lq = log_p(samples), log_q(samples)
     if should_validate(validate):
         for name, v in (("log_p(samples)", lp), ("log_q(samples)", lq)):
             check_float_tensor(name, v)
-            if v.dim() < 1 or v.shape[0] != samples_from_p.shape[0]:
+            if v.dim() < 1 or v.shape[0] != samples.shape[0]:
                 raise ValueError(
-                    f"{name} must return shape (n, ...) with n = {samples_from_p.shape[0]}, "
+                    f"{name} must return shape (n, ...) with n = {samples.shape[0]}, "
                     f"got {list(v.shape)}"
                 )
-    return monte_carlo_mean(lp - lq, dim=0, validate=validate)
+    return monte_carlo_mean(lp - lq, dim=0, validate=False)
 
 
 def _check_mc_kl_args(validate: bool | None, **args) -> None:
@@ -241,7 +247,8 @@ class KLDivergenceBuilder:
         """
         _check_mc_kl_args(self.validate, p_samples=p_samples, p_logprob_fn=p_logprob_fn,
                           q_logprob_fn=q_logprob_fn)
-        return monte_carlo_kl(p_samples, p_logprob_fn, q_logprob_fn, validate=self.validate)
+        # the arguments checked under the wrapper's own names, not again under the function's
+        return _monte_carlo_kl(p_samples, p_logprob_fn, q_logprob_fn, self.validate)
 
     def gaussian_kl_closed_form(
         self,
@@ -265,7 +272,7 @@ class KLDivergenceBuilder:
             check_positive("sigma2", sigma2)
             check_broadcastable(mu1=mu1, sigma1=sigma1, mu2=mu2, sigma2=sigma2)
         return gaussian_kl(
-            mu1, 2 * torch.log(sigma1), mu2, 2 * torch.log(sigma2), validate=self.validate
+            mu1, 2 * torch.log(sigma1), mu2, 2 * torch.log(sigma2), validate=False
         )
 
     def standard_normal_kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,9 @@ from .checks import (
     check_float_tensor,
     check_generator,
     check_number,
+    should_validate,
 )
-from .densities import gaussian_log_prob
+from .posterior import DiagonalGaussian
 
 # (mean, log_std) -> scalar loss to minimize
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -45,50 +46,56 @@ class DiagonalGaussianFit:
 
 
 def reverse_kl_loss(log_target: Callable[[torch.Tensor], torch.Tensor], n_samples: int, *,
-                    generator: torch.Generator | None = None) -> Loss:
+                    generator: torch.Generator | None = None,
+                    validate: bool | None = None) -> Loss:
     r"""The negative ELBO :math:`-\big(\frac1n\sum_i\log\tilde p(m + s\odot\varepsilon_i)
     + \sum_j\log s_j\big)`, summed over the batch, with fresh ε each call.
     ``log_target(z)`` maps draws (n, *batch, d) to (n, *batch)."""
-    check_callable("log_target", log_target)
-    check_count("n_samples", n_samples, maximum=MAX_DRAWS)
-    check_generator("generator", generator)
+    if should_validate(validate):
+        check_callable("log_target", log_target)
+        check_count("n_samples", n_samples, maximum=MAX_DRAWS)
+        check_generator("generator", generator)
 
     def loss(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-        eps = torch.randn(n_samples, *mean.shape, generator=generator, dtype=mean.dtype)
-        z = mean + log_std.exp() * eps
+        q = DiagonalGaussian(mean, 2 * log_std, validate=False)
+        z = q.rsample((n_samples,), generator=generator)
         return -(log_target(z).mean(0) + log_std.sum(-1)).sum()
 
     return loss
 
 
-def forward_kl_loss(sample_target: Callable[[int], torch.Tensor], n_samples: int) -> Loss:
+def forward_kl_loss(sample_target: Callable[[int], torch.Tensor], n_samples: int, *,
+                    validate: bool | None = None) -> Loss:
     r""":math:`-\frac1n\sum_i\log q(x_i)`, :math:`x_i\sim p` drawn by ``sample_target(n)``
     (n, d): KL(p‖q) up to the entropy of p."""
-    check_callable("sample_target", sample_target)
-    check_count("n_samples", n_samples, maximum=MAX_DRAWS)
+    if should_validate(validate):
+        check_callable("sample_target", sample_target)
+        check_count("n_samples", n_samples, maximum=MAX_DRAWS)
 
     def loss(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
         x = sample_target(n_samples)
-        return -gaussian_log_prob(x, mean, 2 * log_std, validate=False).sum(-1).mean()
+        return -DiagonalGaussian(mean, 2 * log_std, validate=False).log_prob(x).mean()
 
     return loss
 
 
 def fit_diagonal_gaussian(loss: Loss, mean: torch.Tensor, log_std: torch.Tensor, *,
                           steps: int, lr: float = 0.05,
-                          final_lr: float | None = None) -> DiagonalGaussianFit:
+                          final_lr: float | None = None,
+                          validate: bool | None = None) -> DiagonalGaussianFit:
     """Minimize ``loss(mean, log_std)`` with Adam from the given starting point (copied),
     for ``steps`` steps; with ``final_lr`` the rate decays from ``lr`` to it on a cosine."""
-    check_callable("loss", loss)
-    check_float_tensor("mean", mean)
-    check_float_tensor("log_std", log_std)
-    if mean.shape != log_std.shape:
-        raise ValueError(f"mean and log_std must have one shape, got {list(mean.shape)} and "
-                         f"{list(log_std.shape)}")
-    check_count("steps", steps, maximum=MAX_LOOP)
-    check_number("lr", lr, minimum=0.0, exclusive=True)
-    if final_lr is not None:
-        check_number("final_lr", final_lr, minimum=0.0)
+    if should_validate(validate):
+        check_callable("loss", loss)
+        check_float_tensor("mean", mean)
+        check_float_tensor("log_std", log_std)
+        if mean.shape != log_std.shape:
+            raise ValueError(f"mean and log_std must have one shape, got {list(mean.shape)} and "
+                             f"{list(log_std.shape)}")
+        check_count("steps", steps, maximum=MAX_LOOP)
+        check_number("lr", lr, minimum=0.0, exclusive=True)
+        if final_lr is not None:
+            check_number("final_lr", final_lr, minimum=0.0)
     mean = mean.detach().clone().requires_grad_()
     log_std = log_std.detach().clone().requires_grad_()
     opt = torch.optim.Adam([mean, log_std], lr=lr)

@@ -293,7 +293,7 @@ def test_vae_gradient_variance_reference_is_the_exact_gradient_of_a_linear_gauss
     from elbolab.gradients import elbo_gradient_samples
 
     def log_lik(zz):
-        return vae._log_likelihood(x[None], zz[:, None, :])[:, 0]
+        return vae.log_likelihood(x[None], zz[:, None, :])[:, 0]
 
     g = torch.cat(elbo_gradient_samples(log_lik, mu, logvar, 2_000, estimator="reparam",
                                         generator=torch.Generator().manual_seed(1 + 2)), 1)

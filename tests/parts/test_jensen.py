@@ -56,7 +56,7 @@ def test_closed_form_elbo_matches_monte_carlo(gen):
     demo = IntractableLikelihoodDemo(2, 6, "linear", 0.8, seed=3)
     x = demo.sample_data(4, gen)
     q = demo.exact_posterior(x).scaled(1.6)
-    z, log_q = q.sample_with_log_prob(100_000, gen)
+    z, log_q = q.rsample_with_log_prob(100_000, gen)
     log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
     vals = demo.likelihood_given_z(x, z) + log_prior - log_q
     se = vals.std(0) / math.sqrt(len(vals))

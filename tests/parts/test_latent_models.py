@@ -66,7 +66,7 @@ def test_mlp_likelihood_matches_direct_evaluation(gen):
 def test_proposal_log_prob_matches_torch_mvn(demo, gen):
     x = demo.sample_data(3, gen)
     q = demo.exact_posterior(x).scaled(1.7)
-    z, log_q = q.sample_with_log_prob(50, gen)
+    z, log_q = q.rsample_with_log_prob(50, gen)
     ref = MultivariateNormal(q.mean, scale_tril=q.scale_tril).log_prob(z)
     torch.testing.assert_close(log_q, ref)
     torch.testing.assert_close(q.log_prob(z), ref)

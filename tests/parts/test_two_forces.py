@@ -71,7 +71,9 @@ def test_rate_falls_and_distortion_rises_with_beta_on_mnist():
         assert r["elbo"] == pytest.approx(r["reconstruction"] - r["kl"], rel=1e-6)
         assert r["log_px"] >= r["elbo"] - 4 * r["log_px_stderr"]  # IS above the ELBO
         assert math.isclose(sum(r["kl_per_dim"]), r["kl"], rel_tol=1e-4)
-    md = res.to_markdown()
+    from elbolab.presentation.tables import two_forces_table
+
+    md = two_forces_table(res)
     assert md.count("\n") == 4 and "| 10 |" in md
     assert "Var μ > 0.01" in md and "KL > 0.1 nat" in md  # two definitions, both named
     assert set(res.to_dict()) >= {"rows", "spec", "history"}

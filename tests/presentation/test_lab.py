@@ -12,7 +12,6 @@ import pytest
 import torch
 from conftest import HAVE_MNIST, SHARED
 
-from elbolab.checks import ConfigError
 from elbolab.presentation.chapters import CHAPTERS, chapter, with_needs
 from elbolab.presentation.checklist import coverage
 from elbolab.presentation.cli import main
@@ -26,6 +25,7 @@ from elbolab.presentation.lab import (
     inject_parameters,
 )
 from elbolab.presentation.validation import COMPARATORS, KINDS, PARTS
+from elbolab.settings import ConfigError
 
 
 def test_the_lab_writes_only_into_a_folder_that_is_its_own(tmp_path):

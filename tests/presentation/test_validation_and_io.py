@@ -90,7 +90,9 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
 
 
 def test_records_carry_their_section_and_checklist_items():
-    log = ValidationLog()
+    from elbolab.presentation.checklist import SECTION_KEYS
+
+    log = ValidationLog(items=SECTION_KEYS)
     log.at_most("before any section", "kl", 0.0, 1.0, kind="oracle", against="y", unit="")
     log.section("Part 2: the closed form", "p2.closed_form", "x.stability")
     rec = log.at_most("in it", "kl", 0.0, 1.0, kind="oracle", against="y", unit="")

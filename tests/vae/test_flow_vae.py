@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mnist_subsets
 
-from elbolab.checks import ConfigError
+from elbolab.settings import ConfigError
 from elbolab.vae.config import TrainConfig
 from elbolab.vae.models import FlowELBOFramework, ModelSpec, build_model
 from elbolab.vae.training import Trainer

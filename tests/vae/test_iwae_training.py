@@ -5,8 +5,8 @@ import pytest
 import torch
 from conftest import HAVE_MNIST, SHARED, mnist_subsets
 
-from elbolab.checks import ConfigError
 from elbolab.presentation.cli import main
+from elbolab.settings import ConfigError
 from elbolab.vae.config import TrainConfig
 from elbolab.vae.evaluation import iwae_per_example
 from elbolab.vae.training import Trainer

@@ -1,4 +1,4 @@
-"""Part 4's gradient experiments: why the reparameterization trick (issue 16).
+"""Part 4's gradient experiments: why the reparameterization trick.
 
 Every estimator of :mod:`elbolab.gradients` is held against an exact gradient: the
 closed-form ELBO gradient of the linear-Gaussian model of Part 1
@@ -240,7 +240,8 @@ def vae_gradient_variance(model, x: torch.Tensor, *, n: int = 1000, n_ref: int =
     one-sample estimates each, held against a large-sample reference (there is no exact
     gradient here). Run it on a float64 copy of the model for clean variances."""
     with torch.no_grad():
-        mus, logvars = model.encoder(x)
+        q = model.posterior(x)
+        mus, logvars = q.mu, q.logvar
     var = {e: [] for e in estimators}
     var_se = {e: [] for e in estimators}
     worst = dict.fromkeys(estimators, 0.0)
@@ -249,7 +250,7 @@ def vae_gradient_variance(model, x: torch.Tensor, *, n: int = 1000, n_ref: int =
         xi = x[i:i + 1]
 
         def log_lik(z, xi=xi):  # (m, L) -> (m,)
-            return model._log_likelihood(xi, z[:, None, :])[:, 0]
+            return model.log_likelihood(xi, z[:, None, :])[:, 0]
 
         def draws(est: str, m: int, offset: int, mu=mus[i], lv=logvars[i], i=i) -> torch.Tensor:
             gen = torch.Generator(device=x.device).manual_seed(seed + 1000 * i + offset)

@@ -31,9 +31,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checks import ConfigError, check_setting_choice, check_setting_count, check_setting_number
 from ..io import atomic_write_json
-from ..vae.config import SweepConfig, option
+from ..settings import (
+    ConfigError,
+    check_setting_choice,
+    check_setting_count,
+    check_setting_number,
+    option,
+)
+from ..vae.config import SweepConfig
 from ..vae.data import DATASETS, DataError
 from ..vae.objectives import OBJECTIVES
 
@@ -357,39 +363,6 @@ def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(var / n)
 
 
-def _pm(mean: float, se: float, digits: int = 2) -> str:
-    return f"{mean:.{digits}f}" + ("" if math.isnan(se) else f" ± {se:.{digits}f}")
-
-
-def aggregate_markdown(rows: Sequence[dict]) -> str:
-    """The aggregate as a Markdown table (mean ± SE across seeds, nats per image)."""
-    lines = ["| dataset | objective | β | seeds | rate R | distortion D | −ELBO | log p(x) (IS) "
-             "| active units |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        lines.append(
-            f"| {r['dataset']} | {r['objective']} | {r['beta']:g} | {r['n_seeds']} | "
-            f"{_pm(r['rate_mean'], r['rate_se'])} | {_pm(r['distortion_mean'], r['distortion_se'])}"
-            f" | {_pm(r['neg_elbo_mean'], r['neg_elbo_se'])} | "
-            f"{_pm(r['log_px_mean'], r['log_px_se'])} | "
-            f"{_pm(r['active_units_mean'], r['active_units_se'], 1)} |")
-    return "\n".join(lines)
-
-
-def trials_markdown(records: Sequence[dict]) -> str:
-    """One line per (trial, β): the trial's own numbers."""
-    lines = ["| trial | β | rate R | distortion D | −ELBO | log p(x) (IS) | train s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for rec in records:
-        for r in rec["result"]["rows"]:
-            lines.append(f"| {rec['id']} | {r['beta']:g} | {r['kl']:.2f} | "
-                         f"{-r['reconstruction']:.2f} | {-r['elbo']:.2f} | "
-                         f"{r['log_px']:.2f} ± {r['log_px_stderr']:.2f} | "
-                         f"{r['train_seconds']:.1f} |")
-    return "\n".join(lines)
-
-
 __all__ = ["AGGREGATED", "GRID_FILES", "GRID_FOLDERS", "GridConfig", "GridResult", "Trial",
-           "aggregate", "aggregate_markdown", "analyze_trial", "clear_grid", "grid_axes",
-           "import_ray", "make_trials", "mean_and_se", "run_grid", "run_trial", "trial_path",
-           "trials_markdown"]
+           "aggregate", "analyze_trial", "clear_grid", "grid_axes",
+           "import_ray", "make_trials", "mean_and_se", "run_grid", "run_trial", "trial_path"]

@@ -1,5 +1,5 @@
 r"""How tight is the bound on real data? The ELBO gap of a trained VAE split into its parts
-(issue 18; Cremer, Li & Duvenaud 2018, "Inference Suboptimality in Variational Autoencoders").
+(Cremer, Li & Duvenaud 2018, "Inference Suboptimality in Variational Autoencoders").
 
 .. math:: \log p(x) - \mathcal L[q_{\text{enc}}] =
           \underbrace{\log p(x) - \mathcal L[q^*]}_{\text{approximation gap}} +
@@ -21,12 +21,12 @@ import torch
 from ..checks import check_count, check_generator, check_number
 from ..elbo import ELBOFramework
 from ..flows import flow_elbo, identity_planar_parameters
-from ..kl import standard_normal_kl
+from ..posterior import DiagonalGaussian
 
 
 def _log_lik(model: ELBOFramework, x: torch.Tensor):
     """z (S, B, L) → log p(x|z) (S, B) for the batch x (B, D)."""
-    return lambda z: model._log_likelihood(x, z)
+    return lambda z: model.log_likelihood(x, z)
 
 
 def gaussian_elbo(model: ELBOFramework, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
@@ -43,10 +43,9 @@ def gaussian_elbo(model: ELBOFramework, x: torch.Tensor, mu: torch.Tensor, logva
 
 def _gaussian_terms(model, x, mu, logvar, samples, generator):
     """log p(x|z_s) for ``samples`` reparameterized draws (S, B), and the analytic KL (B,)."""
-    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                      device=mu.device)
-    return (_log_lik(model, x)(mu + torch.exp(0.5 * logvar) * eps),
-            standard_normal_kl(mu, logvar, validate=False))
+    q = DiagonalGaussian(mu, logvar, validate=False)
+    return (model.log_likelihood(x, q.rsample((samples,), generator=generator)),
+            q.kl_to_standard_normal())
 
 
 @dataclass
@@ -95,7 +94,8 @@ def local_gaussian_posteriors(model: ELBOFramework, x: torch.Tensor, *, max_step
     check_generator("generator", generator)
     if start is None:
         with torch.no_grad():
-            mu0, logvar0 = model._encode(x)
+            q0 = model.posterior(x)
+            mu0, logvar0 = q0.mu, q0.logvar
     else:
         mu0, logvar0 = start.mu, start.logvar
     mu = mu0.detach().clone().requires_grad_(True)
@@ -145,7 +145,7 @@ def simulate(model: ELBOFramework, n: int, latent: int, *,
                          f"{model.likelihood!r}")
     device = next(model.parameters()).device
     with torch.no_grad():
-        z = torch.randn(n, latent, generator=generator, device=device)
+        z = model.prior.sample((n,), latent, generator=generator, device=device)
         probs = torch.sigmoid(model.decoder(z))
         x = (torch.rand(probs.shape, generator=generator, device=device) < probs).float()
     return x, z

@@ -1,11 +1,12 @@
 r"""Part 1: why :math:`p(x)=\int p(x\mid z)\,p(z)\,dz` is intractable, measured against the truth.
 
 The estimators of :math:`\log p(x)` take a model of :mod:`elbolab.parts.latent_models` as an
-argument (anything with ``log_likelihood(x, z)``, ``log_prior(z)``, ``sample_prior`` and
-``latent_dim``): naive prior Monte Carlo, the probability-space average taken literally,
-importance sampling with a proposal, the IWAE-k bound, and a reference run with a fitted
-proposal. Each returns a :class:`~elbolab.estimators.MonteCarloEstimate` (estimate, stderr,
-n, and ess for importance sampling). With a :class:`~elbolab.parts.latent_models.
+argument (a latent-variable model of :mod:`elbolab.posterior`: ``log_likelihood(x, z)``,
+``prior``, and ``sample_prior`` and ``latent_dim``): naive prior Monte Carlo, the
+probability-space average taken literally, importance sampling with a proposal, the IWAE-k
+bound, and a reference run with a fitted proposal. Each returns a
+:class:`~elbolab.estimators.MonteCarloEstimate` (estimate, stderr, n, and ess for importance
+sampling). With a :class:`~elbolab.parts.latent_models.
 LinearGaussianModel` every answer can be held against the exact one.
 
 :class:`IntractableLikelihoodDemo` is the lab's class: a model and these estimators under the
@@ -30,6 +31,7 @@ from ..estimators import (
     monte_carlo_mean,
     streaming_log_mean_exp,
 )
+from ..posterior import log_importance_weights as posterior_log_importance_weights
 from ..variational import fit_diagonal_gaussian, reverse_kl_loss
 from .latent_models import (
     MODELS,
@@ -73,9 +75,8 @@ def log_importance_weights(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """log w = log p(x|z) + log p(z) − log q(z) for n draws z ~ q: shape (n, B)."""
-    xb = model.check_x(x)
-    z, log_q = proposal.sample_with_log_prob(n, generator)
-    return model.log_likelihood(xb, z) + model.log_prior(z) - log_q
+    return posterior_log_importance_weights(model, model.check_x(x), n, posterior=proposal,
+                                            generator=generator)
 
 
 def importance_sampling(
@@ -218,7 +219,7 @@ def quadrature_log_marginal(
     grid = (torch.cartesian_prod(axis, axis) if d == 2 else axis[:, None]).reshape(-1, d)
     acc = LogMeanExpAccumulator()
     for zc in grid.split(max(1, 2**22 // (len(xb) * model.data_dim))):
-        acc.update(model.log_likelihood(xb, zc) + model.log_prior(zc)[:, None])
+        acc.update(model.log_likelihood(xb, zc) + model.prior.log_prob(zc)[:, None])
     log_sum = acc.result().estimate + math.log(len(grid))  # log of the sum over all nodes
     return log_sum + d * math.log(step)
 

@@ -24,6 +24,7 @@ import torch
 from ..checks import check_count, check_float_tensor
 from ..densities import F64, LOG_2PI, mvn_log_prob
 from ..kl import mvn_kl
+from ..posterior import STANDARD_NORMAL, StandardNormal
 
 # Working memory for one chunk of latent samples; n_samples beyond it are streamed.
 CHUNK_BYTES = 128 * 2**20
@@ -37,11 +38,19 @@ class GaussianProposal:
     mean: torch.Tensor
     scale_tril: torch.Tensor
 
+    @property
+    def latent(self) -> int:
+        return self.mean.shape[-1]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.mean.dtype
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw (n, B, L) samples by mean + L·ε."""
-        return self.sample_with_log_prob(n, generator)[0]
+        return self.rsample_with_log_prob(n, generator)[0]
 
-    def sample_with_log_prob(
+    def rsample_with_log_prob(
         self, n: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw z = mean + L·ε, (n, B, L), with log q(z), (n, B), read off ε (no solve):
@@ -89,7 +98,20 @@ class LatentGaussianModel:
     ) -> torch.Tensor:
         """z ~ N(0, I), shape (n_samples, latent_dim), float64."""
         check_count("n_samples", n_samples)
-        return torch.randn(n_samples, self.latent_dim, generator=generator, dtype=F64)
+        return self.prior.sample((n_samples,), self.latent_dim, generator=generator, dtype=F64)
+
+    @property
+    def prior(self) -> StandardNormal:
+        """p(z) = N(0, I)."""
+        return STANDARD_NORMAL
+
+    def posterior(self, x: torch.Tensor) -> GaussianProposal:
+        """q(z|x) of the latent-variable-model interface (:mod:`elbolab.posterior`): the exact
+        posterior where the model has one (:class:`LinearGaussianModel`); a decoder without
+        one (:class:`MLPDecoderModel`) raises ``NotImplementedError`` — pass a proposal to the
+        estimators instead."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form posterior: give "
+                                  "the estimators a proposal (e.g. fit_gaussian_proposal)")
 
     def sample_data(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = f(z) + σε with z ~ p(z): shape (n, data_dim)."""
@@ -138,10 +160,6 @@ class LatentGaussianModel:
         if squeeze_x:
             out = out[..., 0]
         return out[0] if squeeze_z else out
-
-    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        """log N(z; 0, I) summed over the latent dimension: (…, L) → (…,)."""
-        return -0.5 * (self.latent_dim * LOG_2PI + (z * z).sum(-1))
 
     # -- memory -------------------------------------------------------------------------------
     def chunk_width(self, n_x: int, paired: bool) -> int:
@@ -236,6 +254,8 @@ class LinearGaussianModel(LatentGaussianModel):
         mean = torch.cholesky_solve(rhs, la).T
         cov = torch.cholesky_solve(torch.eye(self.latent_dim, dtype=F64), la)
         return GaussianProposal(mean, torch.linalg.cholesky(cov))
+
+    posterior = exact_posterior
 
     def expected_log_likelihood(self, x: torch.Tensor, q: GaussianProposal) -> torch.Tensor:
         r""":math:`\mathbb E_{q}[\log p(x\mid z)]` in closed form:

@@ -81,19 +81,6 @@ class TwoForcesResult:
                 "history": {str(b): h for b, h in zip(self.run.betas, self.run.history,
                                                       strict=True)}}
 
-    def to_markdown(self) -> str:
-        head = ("| β | rate R = KL (nats) | distortion 𝒟 = −rec. (nats) | −ELBO = 𝒟 + R "
-                "| log p(x) (IS) | active units (Var μ > 0.01) | units with KL > 0.1 nat "
-                "| train s |")
-        lines = [head, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for r in self.rows:
-            n = len(r["kl_per_dim"])
-            lines.append(f"| {r['beta']:g} | {r['kl']:.2f} | {-r['reconstruction']:.2f} | "
-                         f"{-r['elbo']:.2f} | {r['log_px']:.2f} ± {r['log_px_stderr']:.2f} | "
-                         f"{r['active_units']}/{n} | {r['informative_units']}/{n} | "
-                         f"{r['train_seconds']:.1f} |")
-        return "\n".join(lines)
-
     @torch.no_grad()
     def pictures(self, n_images: int = 8, seed: int = 0) -> TwoForcesPictures | None:
         """The arrays of the image figures (``None`` when the data are not square images)."""

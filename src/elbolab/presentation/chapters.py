@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..io import atomic_write_json
+from .checklist import SECTION_KEYS
 from .validation import ValidationLog
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Chapter:
         self.fig_dir.mkdir(parents=True, exist_ok=True)
         self.quick, self.seed, self.data_dir, self.progress = quick, seed, data_dir, progress
         self.device: torch.device = resolve_device(device)
-        self.log = ValidationLog()
+        self.log = ValidationLog(items=SECTION_KEYS)
         self.gen = torch.Generator().manual_seed(seed)
         self.figures: list[str] = []
         #: how many test images, and how many importance samples, score a trained model

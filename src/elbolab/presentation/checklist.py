@@ -18,7 +18,7 @@ as the last appendix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -265,17 +265,6 @@ KEYS = frozenset(item.key for item in CHECKLIST)
 SECTION_KEYS = frozenset(item.key for item in CHECKLIST if item.source == "lab")
 
 
-def check_keys(keys: Iterable[str]) -> tuple[str, ...]:
-    """``keys`` as a tuple, each a key of the lab's own items (:data:`SECTION_KEYS`); raises
-    ``ValueError`` naming the unknown one."""
-    keys = tuple(keys)
-    for key in keys:
-        if key not in SECTION_KEYS:
-            raise ValueError(f"unknown checklist item {key!r}; expected one of "
-                             f"{sorted(SECTION_KEYS)}")
-    return keys
-
-
 def matches(item: ChecklistItem, v: dict) -> bool:
     """Whether the validation record ``v`` shows ``item``."""
     if item.checks:
@@ -350,5 +339,5 @@ def appendix_html(validations: Sequence[dict]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["CHECKLIST", "KEYS", "SECTION_KEYS", "ChecklistItem", "appendix_html", "check_keys",
+__all__ = ["CHECKLIST", "KEYS", "SECTION_KEYS", "ChecklistItem", "appendix_html",
            "coverage", "matches"]

@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 def _bad_input(command: str, exc: Exception) -> int:
     """A value the command cannot use, on one line: exit 2 (argparse's code for usage errors).
     A :class:`~elbolab.checks.ConfigError` names its option; a data error names the file."""
-    from ..checks import ConfigError
+    from ..settings import ConfigError
 
     msg = f"argument {exc.field}: {exc.problem}" if isinstance(exc, ConfigError) else str(exc)
     print(f"elbolab {command}: error: {msg}", file=sys.stderr)
@@ -94,8 +94,8 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..checks import ConfigError
     from ..io import FolderBusy, folder_lock
+    from ..settings import ConfigError
     from ..vae.checkpoint import claim_run_folder
     from ..vae.config import TrainConfig
     from ..vae.data import DataError
@@ -180,8 +180,8 @@ def _train(args: argparse.Namespace, cfg) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from ..checks import ConfigError
     from ..io import atomic_write_json
+    from ..settings import ConfigError
     from ..vae.checkpoint import load_run
     from ..vae.config import EvaluateConfig, is_normalized_likelihood
     from ..vae.data import DataError, binarize_test_set, load_dataset
@@ -257,9 +257,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..checks import ConfigError
     from ..io import FolderBusy, folder_lock
     from ..parts.grid import GridConfig, clear_grid, import_ray
+    from ..settings import ConfigError
     from ..vae.config import SweepConfig
     from ..vae.data import DataError
     from .options import config_from_args
@@ -290,17 +290,10 @@ def _sweep(args: argparse.Namespace, cfg, grid, out) -> int:
     import functools
 
     from ..io import atomic_write_json, atomic_write_text
-    from ..parts.grid import (
-        aggregate,
-        aggregate_markdown,
-        grid_axes,
-        make_trials,
-        run_grid,
-        run_trial,
-        trials_markdown,
-    )
+    from ..parts.grid import aggregate, grid_axes, make_trials, run_grid, run_trial
     from .figures.style import save_figure
     from .figures.two_forces import plot_rate_distortion_grid, two_forces_figures
+    from .tables import aggregate_markdown, trials_markdown
 
     kept = []  # a one-trial grid in this process keeps its models for the image figures
 
@@ -349,8 +342,8 @@ def _sweep(args: argparse.Namespace, cfg, grid, out) -> int:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
-    from ..checks import ConfigError
     from ..io import FolderBusy
+    from ..settings import ConfigError
     from .checklist import coverage
     from .lab import LabConfig, run_lab
     from .options import config_from_args
@@ -401,7 +394,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    from ..checks import ConfigError, check_setting_folder
+    from ..settings import ConfigError, check_setting_folder
 
     args = _build_parser().parse_args(argv)
     try:  # folders named on the command line: the library falls back where data are absent,

@@ -42,9 +42,8 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
 
 from .. import __version__
-from ..checks import ConfigError, check_setting_count, check_setting_folder
 from ..io import LOCK_FILE, atomic_write_json, atomic_write_text, folder_lock
-from ..vae.config import option
+from ..settings import ConfigError, check_setting_count, check_setting_folder, option
 from ..vae.data import default_data_dir
 from ..vae.device import DEVICE_CHOICES, check_device_setting
 from .chapters import CHAPTER_DIR, CHAPTER_IDS, ChapterSpec, chapter, with_needs

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from ..checks import ConfigError
+from ..settings import ConfigError
 from ..vae.objectives import Objective
 
 

@@ -85,21 +85,24 @@ class ValidationLog:
     """An ordered list of :class:`Validation` records with helpers for common checks.
 
     :meth:`section` sets the notebook section and the checklist items that the records made
-    after it belong to."""
+    after it belong to; ``items``, when given, are the item keys a section may name (the
+    chapters pass :data:`elbolab.presentation.checklist.SECTION_KEYS`)."""
 
     records: list[Validation] = field(default_factory=list)
     current_section: str = ""
     current_serves: tuple[str, ...] = ()
+    items: frozenset[str] | None = None
 
     def section(self, title: str, *serves: str) -> None:
         """Records made from now on were made in section ``title`` and serve the checklist
-        items ``serves`` (keys of :data:`elbolab.presentation.checklist.CHECKLIST`; an unknown
-        key is a ``ValueError``)."""
-        from .checklist import check_keys
-
+        items ``serves`` (an item not in ``items`` is a ``ValueError``)."""
         if not title:
             raise ValueError("title must name the notebook section")
-        self.current_section, self.current_serves = title, check_keys(serves)
+        unknown = [key for key in serves if self.items is not None and key not in self.items]
+        if unknown:
+            raise ValueError(f"unknown checklist item {unknown[0]!r}; expected one of "
+                             f"{sorted(self.items)}")
+        self.current_section, self.current_serves = title, tuple(serves)
 
     def record(
         self, name: str, part: str, value: float, tolerance: float, passed: bool,

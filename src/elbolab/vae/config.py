@@ -14,21 +14,21 @@ sweep configs; its own fields become options too (``--objective``, ``--free-bits
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import torch
 
 from ..ais import MAX_AIS_STEPS
-from ..checks import (
+from ..elbo import MAX_K
+from ..gradients import TRAINING_GRADIENTS
+from ..settings import (
     ConfigError,
     check_setting_choice,
     check_setting_count,
     check_setting_folder,
     check_setting_number,
+    option,
 )
-from ..elbo import MAX_K
-from ..gradients import TRAINING_GRADIENTS
 from .data import BINARIZE, DATASETS
 from .device import DEVICE_CHOICES, check_device_setting
 from .models import ACTIVATIONS, LIKELIHOODS, PRESETS
@@ -39,18 +39,6 @@ BACKWARDS = ("auto", "autograd", "explicit")
 PRECISIONS = ("float32", "bfloat16")
 EVALUATE_METHODS = ("is", "ais")
 POSTERIORS = ("gaussian", "flow")
-
-
-def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
-           type: type | None = None, factory: Any = None, flag: str | None = None) -> Any:
-    """A dataclass field that is also a command-line option: its default (or
-    ``default_factory``), help text, allowed values, where the default is ``None`` or a tuple
-    the type of a given value, and ``flag``, the option's name where it is not the field's
-    (for a ``True`` boolean, the flag that turns it off)."""
-    meta = {"help": help, "choices": choices, "type": type, "flag": flag}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 def compute_dtype(precision: str) -> torch.dtype | None:

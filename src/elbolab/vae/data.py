@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checks import check_choice, check_number
+from ..checks import check_choice, check_number, should_validate
 from ..io import atomic_path
 
 # IDX type codes (LeCun et al.): the third byte of the magic number.
@@ -301,14 +301,14 @@ def _check_images(name: str, images: object) -> None:
 
 
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None, *,
-             validate: bool = True) -> torch.Tensor:
+             validate: bool | None = None) -> torch.Tensor:
     """One Bernoulli draw per pixel with probability equal to its intensity (the stochastic
     binarization of Salakhutdinov & Murray 2008): 1 where u < p for u ~ U[0, 1), so p = 0
     never and p = 1 always gives 1. Same shape and floating dtype; ``images`` must lie in
     [0, 1] (checked unless ``validate=False``, as the trainer's per-batch draws skip it: its
     data were checked when loaded). Drawn as uniforms and a comparison, the same law as
     ``torch.bernoulli`` and on the CPU about 3x faster."""
-    if validate:
+    if should_validate(validate):
         _check_images("images", images)
     u = torch.rand(images.shape, generator=generator, dtype=images.dtype, device=images.device)
     return u.lt_(images)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import ConfigError
+from ..settings import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

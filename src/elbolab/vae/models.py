@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ..checks import check_count
-from ..elbo import LIKELIHOODS, ELBOFramework, ELBOResult
-from ..flows import IDENTITY_SHIFT, planar_posterior_sample
+from ..elbo import LIKELIHOODS, ELBOFramework
+from ..flows import IDENTITY_SHIFT, PlanarFlowPosterior
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus,
                "gelu": nn.GELU}
@@ -80,23 +80,16 @@ class FlowMLPEncoder(MLPEncoder):
 
 
 class FlowELBOFramework(ELBOFramework):
-    r"""The ELBO with a planar-flow posterior (a :class:`FlowMLPEncoder`): z_0 = μ + σ⊙ε,
-    z_K = flow(z_0), and the KL term sampled,
+    r"""The ELBO with a planar-flow posterior (a :class:`FlowMLPEncoder`): its
+    :meth:`posterior` is a :class:`~elbolab.flows.PlanarFlowPosterior`, z_0 = μ + σ⊙ε,
+    z_K = flow(z_0), so the bounds sample the KL term,
     :math:`\log q_0(z_0) - \sum_k\log|\det J_k| - \log p(z_K)` (nats; one draw per example
-    in :meth:`compute_elbo`, k in :meth:`log_importance_weights`, whose loop it shares through
-    its posterior sampler). ``mu``/``logvar`` in the result are the base Gaussian's; ``z`` is
-    z_K."""
+    in :meth:`compute_elbo`, k in :meth:`log_importance_weights`). ``mu``/``logvar`` in the
+    result are the base Gaussian's; ``z`` is z_K."""
 
-    def _posterior_sampler(self, x: torch.Tensor):
+    def posterior(self, x: torch.Tensor) -> PlanarFlowPosterior:
         mu, logvar, flow = self.encoder.posterior(x)
-        return lambda n, generator: planar_posterior_sample(mu, logvar, *flow, (n,),
-                                                            generator=generator)
-
-    def compute_elbo(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        mu, logvar, flow = self.encoder.posterior(x)
-        z, log_ratio = planar_posterior_sample(mu, logvar, *flow, generator=generator)
-        rec = self._log_likelihood(x, z)
-        return ELBOResult(rec + log_ratio, rec, -log_ratio, mu, logvar, z)
+        return PlanarFlowPosterior(mu, logvar, *flow, validate=self.validate)
 
 
 def _square_side(data_dim: int) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..checks import check_setting_choice, check_setting_count, check_setting_number
+from ..settings import check_setting_choice, check_setting_count, check_setting_number
 
 OBJECTIVES = ("beta", "warmup", "free_bits", "capacity", "iwae")
 

@@ -237,9 +237,9 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.compute_dtype is not None):
             if self.surrogate:
-                mu, logvar = model._encode(x)
-                res = surrogate_objective(lambda z: model._log_likelihood(x, z), mu.float(),
-                                          logvar.float(), cfg.k, gradient=cfg.gradient,
+                q = model.posterior(x)
+                res = surrogate_objective(lambda z: model.log_likelihood(x, z), q.mu.float(),
+                                          q.logvar.float(), cfg.k, gradient=cfg.gradient,
                                           beta=cfg.beta, generator=generator, validate=False)
                 return -res.objective.mean(), res.reconstruction.sum(), res.kl.sum()
             res = model.compute_elbo(x, generator=generator)
@@ -426,7 +426,7 @@ class Trainer:
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
         self.step = int(state.get("step", 0))
-        # histories written before 0.2 called an epoch's training seconds "seconds"
+        # older checkpoints (CHANGELOG, 0.2.0) call an epoch's training seconds "seconds"
         history = [{("train_seconds" if k == "seconds" else k): v for k, v in h.items()}
                    for h in state["history"]]
         return int(state["epoch"]), history

@@ -167,7 +167,7 @@ print(f"max relative difference between the two sides: {rel_id:.2e}")
 
 # %%
 q0 = qs[0]
-z_q, log_q = q0.sample_with_log_prob(20_000, gen)
+z_q, log_q = q0.rsample_with_log_prob(20_000, gen)
 elbo_mc = monte_carlo_mean(demo.likelihood_given_z(x, z_q)
                            + Normal(0.0, 1.0).log_prob(z_q).sum(-1) - log_q)
 log.z_within("Monte Carlo ELBO within 4 SE of the closed form (max |z| over x)", "jensen",

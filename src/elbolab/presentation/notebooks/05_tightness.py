@@ -216,7 +216,8 @@ n_gap = 10 if QUICK else 50  # AIS costs ~ steps x chains x (leapfrog + 1) decod
 x_gap = x_eval[:n_gap]
 gap_gen = torch.Generator(device=device).manual_seed(SEED + 7)
 with torch.no_grad():
-    mu_enc, lv_enc = run.model._encode(x_gap)
+    q_enc = run.model.posterior(x_gap)
+mu_enc, lv_enc = q_enc.mu, q_enc.logvar
 elbo_enc = inference_gaps.gaussian_elbo(run.model, x_gap, mu_enc, lv_enc, samples=1000,
                                         generator=gap_gen)
 local = inference_gaps.local_gaussian_posteriors(run.model, x_gap, max_steps=300 if QUICK else 2000,

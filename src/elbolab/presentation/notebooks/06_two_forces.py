@@ -47,6 +47,7 @@ from elbolab import (
 from elbolab.parts.two_forces import encoder_forces
 from elbolab.presentation import figures
 from elbolab.presentation.chapters import Chapter
+from elbolab.presentation.tables import two_forces_table
 from elbolab.vae.data import binarize
 
 # %%
@@ -92,7 +93,7 @@ tf = analysis.analyze_beta_vae(train_data.images[: 5000 if QUICK else 20_000], b
 print(f"{len(betas)} models, {tf.meta['n_train']} training images, {analysis.config.epochs} "
       f"epochs: {tf.meta['seconds']:.1f} s for the whole sweep "
       f"({tf.meta['train_seconds']:.1f} s of training steps)")
-display(Markdown(tf.to_markdown()))
+display(Markdown(two_forces_table(tf)))
 
 # %% [markdown]
 # The two forces, measured on the same test images for every β, so that each comparison is
