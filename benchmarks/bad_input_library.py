@@ -178,7 +178,17 @@ PASS = "values pass through unchecked: "  # a documented promise that holds for 
 
 
 def probes() -> list[Probe]:  # noqa: C901 - one table
-    from elbolab import ais, densities, elbo, estimators, gradients, kl, mixture, variational
+    from elbolab import (
+        ais,
+        densities,
+        elbo,
+        estimators,
+        gradients,
+        kl,
+        mixture,
+        posterior,
+        variational,
+    )
     from elbolab.diffusion import ddpm, process, schedules, testbed
     from elbolab.vae import data
 
@@ -281,6 +291,24 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
         lambda: dict(x=(_t(4, 3) > 0).double(), logits=_t(4, 3, seed=1), event_dims=1),
         dict(x="F", logits="F", event_dims="N"),
         documented={("event_dims", "zero"): "event_dims=0: one log-likelihood per element"})
+
+    # posterior (the model interface)
+    add("DiagonalGaussian", posterior.DiagonalGaussian,
+        lambda: dict(mu=_t(4, 2), logvar=_t(4, 2, seed=1)), dict(mu="F", logvar="F"))
+    add("DiagonalGaussian.rsample", lambda eps: posterior.DiagonalGaussian(
+        _t(4, 2), _t(4, 2, seed=1)).rsample((3,), eps=eps),
+        lambda: dict(eps=_t(3, 4, 2, seed=2)), dict(eps="F"),
+        documented={("eps", "None"): "None: the noise is drawn (from the generator)"})
+    add("StandardNormal.sample", lambda latent, generator: posterior.STANDARD_NORMAL.sample(
+        (3,), latent, generator=generator), lambda: dict(latent=2, generator=None),
+        dict(latent="N", generator="G"))
+    add("log_importance_weights", lambda k, chunk_size, generator:
+        posterior.log_importance_weights(framework(), (_t(4, 3, seed=7) > 0).float(), k,
+                                         chunk_size=chunk_size, generator=generator),
+        lambda: dict(k=5, chunk_size=2, generator=None),
+        dict(k="N", chunk_size="N", generator="G"),
+        documented={("chunk_size", "None"): "None: all k samples in one chunk",
+                    ("chunk_size", "huge"): "a chunk larger than k takes all k at once"})
 
     def framework(likelihood="bernoulli"):
         torch.manual_seed(0)

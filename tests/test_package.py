@@ -231,3 +231,29 @@ def test_the_chapters_read_like_the_lab():
         markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
         assert markdown[0].startswith("# ") and "will be able to" in " ".join(markdown[0].split())
         assert spec.id == "A5" or any(m.startswith("## Try it") for m in markdown), spec.id
+
+
+def test_one_version_number():
+    """pyproject.toml reads its version from elbolab.__version__: the installed metadata and
+    the package say the same."""
+    from importlib.metadata import version
+
+    assert version("elbolab") == elbolab.__version__
+    import re
+
+    pyproject = (SRC.parent.parent / "pyproject.toml").read_text()
+    assert not re.search(r'^version = "', pyproject, re.M)  # no second number to drift
+
+
+def test_no_private_model_method_is_called_from_outside():
+    """Consumers use the model interface (posterior, log_likelihood, prior), never a private
+    method of a model, in the library, its chapters, the tests or the benchmarks."""
+    root = SRC.parent.parent
+    private = ("._encode(", "._log_likelihood(", "._posterior_sampler(", "._reconstruction(")
+    offenders = [f"{path.relative_to(root)}: {p}"
+                 for folder in ("src", "tests", "benchmarks")
+                 for path in (root / folder).rglob("*.py")
+                 if path.name != "test_package.py" and path.name != "mutation.py"
+                 for p in private if p in path.read_text()
+                 and not (path.name == "elbo.py" and p == "._reconstruction(")]
+    assert offenders == []

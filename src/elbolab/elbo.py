@@ -27,6 +27,7 @@ from .densities import bernoulli_log_prob, gaussian_log_prob, sum_event
 from .estimators import iwae_bound
 from .kl import standard_normal_kl
 from .posterior import (
+    MAX_K,
     STANDARD_NORMAL,
     DiagonalGaussian,
     LatentVariableModel,
@@ -37,9 +38,6 @@ from .posterior import (
 )
 
 LIKELIHOODS = ("gaussian", "bernoulli")
-# More importance samples per image than this is a mistake, not a measurement: IWAE-5000 is
-# the field's standard, and 10^6 samples of the test set take days on one GPU.
-MAX_K = 1_000_000
 
 #: What a Bernoulli decoder returns: logits (the library's convention) or probabilities
 DECODER_OUTPUTS = ("logits", "probs")

@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from .checks import (
+    MAX_WIDTH,
     check_count,
     check_float_tensor,
     check_floats,
@@ -38,6 +39,10 @@ from .checks import (
 )
 from .densities import gaussian_log_prob, sum_event
 from .kl import standard_normal_kl
+
+# More importance samples per data point than this is a mistake, not a measurement: IWAE-5000
+# is the field's standard, and 10^6 samples of the test set take days on one GPU.
+MAX_K = 1_000_000
 
 
 def reparameterize(
@@ -146,7 +151,7 @@ class StandardNormal:
     def sample(self, shape: Sequence[int], latent: int, *,
                generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
                device: torch.device | str | None = None) -> torch.Tensor:
-        check_count("latent", latent)
+        check_count("latent", latent, maximum=MAX_WIDTH)
         return torch.randn((*shape, latent), generator=generator, dtype=dtype, device=device)
 
 
@@ -184,14 +189,14 @@ class LatentVariableModel(Protocol):
 def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int, *,
                            posterior: Posterior | None = None, chunk_size: int | None = None,
                            generator: torch.Generator | None = None,
-                           maximum: int | None = None) -> torch.Tensor:
+                           maximum: int = MAX_K) -> torch.Tensor:
     r""":math:`\log w_i = \log p(x\mid z_i) + \log p(z_i) - \log q(z_i\mid x)`,
     :math:`z_i \sim q(z\mid x)`, shape (k, B), nats, for any :class:`LatentVariableModel`.
 
     q is ``posterior`` when given (a proposal: importance sampling), else the model's
     ``posterior(x)``, made once; ``chunk_size`` draws are decoded at a time (all k at once by
-    default) so memory stays bounded for large k. ``maximum`` caps k (a count larger than it is
-    a mistake, not a measurement)."""
+    default) so memory stays bounded for large k. ``maximum`` caps k (:data:`MAX_K` by
+    default: a count larger than it is a mistake, not a measurement)."""
     check_count("k", k, maximum=maximum)
     if chunk_size is not None:
         check_count("chunk_size", chunk_size)
@@ -206,6 +211,6 @@ def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int, 
     return torch.cat(chunks, dim=0)
 
 
-__all__ = ["STANDARD_NORMAL", "DiagonalGaussian", "LatentVariableModel", "Posterior",
+__all__ = ["MAX_K", "STANDARD_NORMAL", "DiagonalGaussian", "LatentVariableModel", "Posterior",
            "StandardNormal",
            "log_importance_weights", "reparameterize"]

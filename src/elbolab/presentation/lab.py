@@ -249,7 +249,9 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
                  and spec.output(out, ".ipynb").exists())
         plans.append((spec, reuse, saved))
     notebooks = {spec.id: jupytext.read(spec.source) for spec, reuse, _ in plans if not reuse}
-    n_code = sum(c.cell_type == "code" for nb in notebooks.values() for c in nb.cells)
+    # each chapter's code cells, and the cell of parameters injected into it
+    n_code = sum(c.cell_type == "code" for nb in notebooks.values() for c in nb.cells) + len(
+        notebooks)
     bar = tqdm(total=n_code, desc="lab", unit="cell", disable=not progress, file=sys.stderr)
     start = time.perf_counter()
     merged = nbformat.v4.new_notebook()
