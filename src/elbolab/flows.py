@@ -100,9 +100,9 @@ class PlanarFlowPosterior:
                               ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` draws z_K (n, B, L) and log q_K(z_K) (n, B), nats; ``eps`` (n, B, L) gives
         the base Gaussian's noise instead of ``generator``."""
-        z0 = self.base.rsample((n,), generator=generator, eps=eps)
+        z0, log_q0 = self.base.rsample_with_log_prob(n, generator, eps=eps)
         zk, log_det = planar_flow(z0, self.u, self.w, self.b)
-        return zk, self.base.log_prob(z0) - log_det
+        return zk, log_q0 - log_det
 
 
 def flow_elbo(log_likelihood: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor,

@@ -267,10 +267,16 @@ def surrogate_objective(log_likelihood: Callable[[torch.Tensor], torch.Tensor],
                 raise ValueError(f"eps must be (k, B, L) = {[k, *mu.shape]}, got "
                                  f"{list(eps.shape)}")
     q = DiagonalGaussian(mu, logvar, validate=False)
-    z = q.rsample((k,), generator=generator, eps=eps)
     # log q(z|x) − log p(z), summed over latents: with q's parameters live (the total
-    # derivative) or held fixed (the path derivative: STL, DReG)
-    kl = q.log_prob(z, stop_gradient=gradient != "reparam") - STANDARD_NORMAL.log_prob(z)
+    # derivative: log q read off the noise) or held fixed (the path derivative: STL, DReG)
+    z, noise = q.rsample_with_noise(k, generator, eps=eps)
+    if gradient == "reparam":
+        # log q − log p of the draw, read off its noise, log 2π cancelling: the same value as
+        # q.rsample_with_log_prob's log q minus STANDARD_NORMAL.log_prob, in three operations
+        # (the trainer's hot loop; tests/core/test_posterior.py holds the two equal)
+        kl = 0.5 * (z.square() - noise.square() - logvar).sum(-1)
+    else:
+        kl = q.log_prob(z, stop_gradient=True) - STANDARD_NORMAL.log_prob(z)
     rec = log_likelihood(z)
     log_w = rec - beta * kl
     if gradient == "dreg" and z.requires_grad:

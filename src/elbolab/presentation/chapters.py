@@ -228,6 +228,14 @@ class Chapter:
                   if (folder / SCORES).exists() else None)
         return LoadedRun(model, config, state["history"], data, state["spec"]["latent"], scores)
 
+    def example_run(self) -> tuple[ImageData, ImageData, LoadedRun, torch.Tensor]:
+        """What the chapters after 4 start from: the data, chapter 4's trained VAE
+        (``runs/part4_example``, :meth:`load_run`) and the test images every chapter scores
+        it on (its first :attr:`n_eval`, binarized as it was): (train, test, run, x_eval)."""
+        train, test = self.load_data()
+        run = self.load_run("part4_example", train=train, test=test)
+        return train, test, run, run.data.test_x[:self.n_eval]
+
     def save_scores(self, name: str, **per_image: torch.Tensor) -> None:
         """Keep what this chapter measured per test image on the run ``runs/<name>`` (its test
         ELBO, its log p(x)) beside the run, written atomically, so that a later chapter uses

@@ -45,10 +45,8 @@ from elbolab.presentation.chapters import Chapter
 ch = Chapter("A1", out_dir=OUT_DIR, quick=QUICK, device=DEVICE, seed=SEED,
              data_dir=DATA_DIR, progress=PROGRESS)
 log, show, gen, device = ch.log, ch.show, ch.gen, ch.device
-train_data, test_data = ch.load_data()
-run = ch.load_run("part4_example", train=train_data, test=test_data)  # trained in chapter 4
+train_data, test_data, run, x_eval = ch.example_run()  # the VAE trained in chapter 4
 n_eval, k_eval = ch.n_eval, ch.k_eval
-x_eval = run.data.test_x[:n_eval]
 model64 = copy.deepcopy(run.model).double()  # the gradients below are compared in float64
 
 # %% [markdown]
