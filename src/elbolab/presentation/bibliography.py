@@ -115,6 +115,15 @@ REFERENCES: dict[str, Reference] = {
     "nichol2021": Reference(
         "Nichol & Dhariwal", 2021, "A. Nichol and P. Dhariwal",
         "Improved denoising diffusion probabilistic models", "ICML 2021", arxiv="2102.09672"),
+    "nguyen2010": Reference(
+        "Nguyen, Wainwright & Jordan", 2010, "X. Nguyen, M. J. Wainwright and M. I. Jordan",
+        "Estimating divergence functionals and the likelihood ratio by convex risk "
+        "minimization", "IEEE Transactions on Information Theory 56(11), 5847–5861",
+        doi="10.1109/TIT.2010.2068870"),
+    "nowozin2016": Reference(
+        "Nowozin, Cseke & Tomioka", 2016, "S. Nowozin, B. Cseke and R. Tomioka",
+        "f-GAN: training generative neural samplers using variational divergence "
+        "minimization", "NeurIPS 2016", arxiv="1606.00709"),
     "rainforth2018": Reference(
         "Rainforth et al.", 2018, "T. Rainforth, A. R. Kosiorek, T. A. Le, C. J. Maddison, "
         "M. Igl, F. Wood and Y. W. Teh", "Tighter variational bounds are not necessarily "

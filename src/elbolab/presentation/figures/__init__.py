@@ -2,6 +2,7 @@
 arrays (it never runs a model) and returns a matplotlib ``Figure``; ``style.save_figure``
 writes it as PNG atomically."""
 
+from .connections import plot_gan_bounds
 from .diffusion import plot_ddpm_2d, plot_diffusion_testbed, plot_noise_schedules
 from .elbo import plot_iwae_vs_k, plot_reparameterization
 from .gaps import plot_bdmc_bracket, plot_bound_ladder
@@ -48,7 +49,7 @@ from .two_forces import (
 __all__ = [
     "plot_bdmc_bracket", "plot_beta_images", "plot_bound_ladder",
     "plot_ddpm_2d", "plot_diffusion_testbed", "plot_elbo_gap_identity",
-    "plot_ess_collapse", "plot_estimator_comparison", "plot_gradient_variance",
+    "plot_ess_collapse", "plot_gan_bounds", "plot_estimator_comparison", "plot_gradient_variance",
     "plot_iwae_vs_k", "plot_jensen_chords",
     "plot_jensen_gap_vs_spread", "plot_kl_asymmetry_heatmap", "plot_kl_asymmetry_pair",
     "plot_kl_monte_carlo", "plot_kl_per_dimension", "plot_latent_scatter",
