@@ -313,8 +313,8 @@ class ELBOFramework(nn.Module):
     def compute_elbo(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> ELBOResult:
-        r"""One-sample ELBO per example: reconstruction − KL (:func:`elbo`: the analytic KL for
-        the Gaussian posterior, the sampled one for another family).
+        r"""One-sample ELBO per example: reconstruction − KL (:func:`compute_elbo`: the analytic
+        KL for the Gaussian posterior, the sampled one for another family).
 
         .. math:: \mathcal L(x) = \mathbb E_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x)\|p(z))
         """

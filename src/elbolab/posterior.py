@@ -148,8 +148,7 @@ class DiagonalGaussian:
         """``n`` draws z = μ + σ⊙ε (n, *batch, L) and the noise ε they were drawn with (a
         given ``eps`` is checked)."""
         if eps is None:
-            shape = (n, *self.mu.shape) if self.mu.shape == self.logvar.shape else (
-                n, *torch.broadcast_shapes(self.mu.shape, self.logvar.shape))
+            shape = (n, *torch.broadcast_shapes(self.mu.shape, self.logvar.shape))
             eps = torch.randn(shape, generator=generator, dtype=self.mu.dtype,
                               device=self.mu.device)
             return reparameterize(self.mu, self.logvar, eps=eps, validate=False), eps

@@ -13,9 +13,9 @@ each chapter's notebook starts with.
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass
+from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,11 +162,8 @@ class Chapter:
         label = f"Figure {self.id}.{len(self.figures)}"
         png = save_figure(fig, self.fig_dir / f"{name}.png", close=True)
         width, height = png_display_size(png)
-        cap = html.escape(caption)
-        page = (f'<figure class="elbolab-figure" id="fig-{html.escape(name)}">'
-                f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" '
-                f'width="{width}" height="{height}" alt="{label}. {cap}">'
-                f"<figcaption><b>{label}.</b> {cap}</figcaption></figure>")
+        page = figure_html(name, label, caption,
+                           f"data:image/png;base64,{base64.b64encode(png).decode()}", width, height)
         display({"text/html": page, "text/plain": f"{label}. {caption}"}, raw=True,
                 metadata={"elbolab": {"figure": name, "label": label, "caption": caption,
                                       "width": width, "height": height}})
@@ -271,5 +268,16 @@ class Chapter:
                     "its own.</p>")
 
 
+def figure_html(name: str, label: str, caption: str, src: str, width: int,
+                height: int) -> str:
+    """A figure as the book shows it: the image at its display size (the PNG holds twice as
+    many pixels), its caption as alt text, the numbered caption under it."""
+    cap = escape(caption)
+    return (f'<figure class="elbolab-figure" id="fig-{escape(name)}">'
+            f'<a href="{escape(src)}"><img src="{escape(src)}" width="{width}" '
+            f'height="{height}" alt="{label}. {cap}" loading="lazy"></a>'
+            f"<figcaption><b>{label}.</b> {cap}</figcaption></figure>")
+
+
 __all__ = ["CHAPTERS", "CHAPTER_DIR", "CHAPTER_IDS", "SCORES", "Chapter", "ChapterSpec",
-           "LoadedRun", "chapter", "with_needs"]
+           "LoadedRun", "chapter", "figure_html", "with_needs"]

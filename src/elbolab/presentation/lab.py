@@ -224,7 +224,7 @@ def _run_lab(out: Path, config: LabConfig, progress: bool) -> LabResult:
     import jupytext
     import nbformat
 
-    from .report import BookChapter, write_book
+    from .report import BookChapter, link_figure_refs, write_book
 
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / CHAPTER_DIR).mkdir(exist_ok=True)
@@ -320,19 +320,6 @@ def run_header(config: LabConfig) -> dict:
             "device": str(resolve_device(config.device))}
 
 
-def link_figure_refs(nb: nbformat.NotebookNode) -> None:
-    """In the merged notebook, each ``@fig:name`` of the text becomes a Markdown link
-    "[Figure 4.2](#fig-name)" to the figure (the book renders its own links)."""
-    from .report import _FIGREF, figure_index
-
-    figures = figure_index([("", nb)])
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = _FIGREF.sub(
-                lambda m: (f"[{figures[m.group(1)].label}](#fig-{m.group(1)})"
-                           if m.group(1) in figures else m.group(0)), cell.source)
-
-
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -425,4 +412,4 @@ def _short_error(text: str, limit: int = 4000) -> str:
 
 __all__ = ["KERNELSPEC", "LAB_MARK", "NOTEBOOK_NAME", "ChapterRun", "LabConfig", "LabResult",
            "cell_sections", "chapter_key", "claim_lab_folder", "inject_parameters",
-           "library_fingerprint", "run_lab"]
+           "library_fingerprint", "run_header", "run_lab"]

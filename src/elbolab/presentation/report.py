@@ -37,11 +37,10 @@ from typing import TYPE_CHECKING
 
 from ..io import atomic_write_text
 from .bibliography import references_html, render_citations
+from .chapters import ChapterSpec, figure_html
 
 if TYPE_CHECKING:
     import nbformat
-
-    from .chapters import ChapterSpec
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = TEMPLATES / "elbolab_book" / "static"
@@ -178,15 +177,16 @@ def render_figure_refs(text: str, figures: dict[str, FigureRef], page: str) -> s
     return _FIGREF.sub(ref, text)
 
 
-def figure_html(name: str, label: str, caption: str, src: str, width: int,
-                height: int) -> str:
-    """A figure as the book shows it: the image at its display size (the PNG holds twice as
-    many pixels), its caption as alt text, the numbered caption under it."""
-    cap = escape(caption)
-    return (f'<figure class="elbolab-figure" id="fig-{escape(name)}">'
-            f'<a href="{escape(src)}"><img src="{escape(src)}" width="{width}" '
-            f'height="{height}" alt="{label}. {cap}" loading="lazy"></a>'
-            f"<figcaption><b>{label}.</b> {cap}</figcaption></figure>")
+def link_figure_refs(nb: nbformat.NotebookNode) -> None:
+    """In an executed notebook (the merged one), each ``@fig:name`` of the text becomes the
+    Markdown link "[Figure 4.2](#fig-name)" to the figure (the book renders its own links,
+    :func:`render_figure_refs`)."""
+    figures = figure_index([("", nb)])
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _FIGREF.sub(
+                lambda m: (f"[{figures[m.group(1)].label}](#fig-{m.group(1)})"
+                           if m.group(1) in figures else m.group(0)), cell.source)
 
 
 def _is_blank_stream(out) -> bool:
@@ -441,6 +441,7 @@ def write_book(out_dir: str | Path, chapters: list[BookChapter], run: dict) -> P
 
 
 __all__ = ["BOOK_DIR", "HIDDEN_TAGS", "STATIC", "TEMPLATES", "TITLE", "BookChapter",
-           "FigureRef", "clean_notebook", "figure_html", "figure_index", "fix_namespaces",
+           "FigureRef", "clean_notebook", "figure_index", "fix_namespaces",
+           "link_figure_refs",
            "markdown_math_to_mathml", "polish_mathml", "render_body", "render_figure_refs",
            "sections", "write_book"]
