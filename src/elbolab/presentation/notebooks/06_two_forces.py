@@ -126,9 +126,9 @@ log.at_least("beta = 0 behaves as an autoencoder: rate(0) / rate(1)", "two_force
              rates[0] / rates[2], 3.0, kind="demonstration",
              against="the rate at beta = 1", unit="ratio")
 open_units = [r["informative_units"] for r in tf.rows]
-print("units carrying > 0.1 nat per β:", dict(zip(betas, open_units, strict=True)),
-      "  active units (Var μ > 0.01):", dict(zip(betas, [r["active_units"] for r in tf.rows],
-                                                  strict=True)))
+for b, r in zip(betas, tf.rows, strict=True):
+    print(f"β = {b:g}: {r['informative_units']} of {r['active_units']} active units "
+          f"(Var μ > 0.01) carry > 0.1 nat")
 log.at_most(f"beta = {betas[-1]:g} drains units beta = 1 uses (units with KL > 0.1 nat: "
             f"beta = {betas[-1]:g} minus beta = 1, of {analysis.config.latent})", "two_forces",
             open_units[-1] - open_units[2], -3, kind="demonstration",

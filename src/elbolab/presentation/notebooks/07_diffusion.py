@@ -354,8 +354,10 @@ log.at_least("DDPM samples lie on the data (mean log q(sample) minus mean log q(
 
 # %% [markdown]
 # Lying on the data is one side. Samples that all sit on one mode, or collapse onto the mode
-# centres, would score *better* above. The other side: every mode gets its share (a χ² test
-# of the counts of samples nearest each centre against the mixture's equal weights), and the
+# centres, would score *better* above. The other side: no mode is starved (a χ² test of the
+# counts of samples nearest each centre against the mixture's equal weights, at the 0.1%
+# level: it does not ask for equal shares, and a p-value of a few percent says the shares
+# are somewhat uneven though every mode is populated), and the
 # samples spread around their centre as the data do (the median squared distance over
 # $2s^2\ln 2$, which is 1 for the data's isotropic Gaussians of standard deviation $s$);
 # @fig:diffusion_ddpm_2d shows the samples over the data.
