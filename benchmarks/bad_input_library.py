@@ -432,8 +432,8 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
         dict(x0="F"))
     add("decoder_nll", process.decoder_nll,
         lambda: dict(x0=_t(4, 2), mean=_t(4, 2, seed=1), logvar=_t(4, 2, seed=2) - 3,
-                     decoder="continuous"),
-        dict(x0="F", mean="F", logvar="F", decoder="S"))
+                     decoder="continuous", bins=2),
+        dict(x0="F", mean="F", logvar="F", decoder="S", bins="N"))
     add("denoising_term", process.denoising_term,
         lambda: dict(x0=_t(4, 2), xt=_t(4, 2, seed=1), t=3, model_mean=_t(4, 2, seed=2),
                      model_logvar=_t(4, 2, seed=3) - 3, schedule=sched),
@@ -442,8 +442,8 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
         torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64), sched)
     add("variational_bound", process.variational_bound,
         lambda: dict(x0=_t(4, 2), reverse=bed().reverse, schedule=sched, decoder="continuous",
-                     generator=torch.Generator()),
-        dict(x0="F", reverse="C", decoder="S", generator="G"))
+                     bins=2, generator=torch.Generator()),
+        dict(x0="F", reverse="C", decoder="S", bins="N", generator="G"))
     add("GaussianTestBed", lambda mean, cov, variance: testbed.GaussianTestBed(
         mean, cov, sched, variance),
         lambda: dict(mean=torch.zeros(2, dtype=torch.float64),
@@ -481,8 +481,9 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
     add("DDPM.sample", lambda n, dim, generator: model().sample(n, dim, generator),
         lambda: dict(n=4, dim=2, generator=torch.Generator()),
         dict(n="N", dim="N", generator="G"))
-    add("DDPM.bound", lambda x0, decoder: model().bound(x0, decoder=decoder),
-        lambda: dict(x0=_t(4, 2).float(), decoder="continuous"), dict(x0="F", decoder="S"))
+    add("DDPM.bound", lambda x0, decoder, bins: model().bound(x0, decoder=decoder, bins=bins),
+        lambda: dict(x0=_t(4, 2).float(), decoder="continuous", bins=2),
+        dict(x0="F", decoder="S", bins="N"))
     add("train_ddpm", ddpm.train_ddpm,
         lambda: dict(data=_t(32, 2).float(), schedule=sched, steps=2, batch_size=8, lr=1e-3,
                      hidden=8),

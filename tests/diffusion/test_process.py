@@ -136,3 +136,27 @@ def test_bad_tensors_are_refused_naming_them_not_passed_through():
     with pytest.raises(ValueError, match="eps contains"):
         mean_from_eps(x, 3, nan, sched)
     q_marginal(nan, 3, sched, validate=False)  # the hot paths can turn it off
+
+
+def test_the_two_bin_decoder_is_the_gaussian_mass_on_each_side_of_zero():
+    # binary data at ±1: bins=2 gives x0 = +1 the mass of [0, ∞) and −1 that of (−∞, 0], so
+    # −L_0 per pixel is log Φ(±μ/σ) (scipy), and the two sum to 1
+    from scipy import stats as sstats
+
+    from elbolab.diffusion import decoder_nll
+
+    g = torch.Generator().manual_seed(4)
+    mean = 2 * torch.randn(50, 3, generator=g, dtype=torch.float64)
+    logvar = torch.randn(50, 3, generator=g, dtype=torch.float64) - 1
+    x0 = torch.where(torch.rand(50, 3, generator=g) < 0.5, -1.0, 1.0).double()
+    sd = torch.exp(0.5 * logvar)
+    expected = -torch.from_numpy(sstats.norm.logcdf((x0 * mean / sd).numpy())).sum(-1)
+    torch.testing.assert_close(decoder_nll(x0, mean, logvar, "discretized", bins=2), expected,
+                               rtol=1e-12, atol=1e-12)
+    both = torch.logaddexp(-decoder_nll(-torch.ones(1, 1, dtype=torch.float64), mean[:1, :1],
+                                        logvar[:1, :1], "discretized", bins=2),
+                           -decoder_nll(torch.ones(1, 1, dtype=torch.float64), mean[:1, :1],
+                                        logvar[:1, :1], "discretized", bins=2))
+    assert abs(both.item()) < 1e-14
+    with pytest.raises(ValueError, match="bins"):
+        decoder_nll(x0, mean, logvar, "discretized", bins=1)

@@ -99,3 +99,70 @@ def test_bad_scores_are_refused_by_name():
         js_lower_bound(torch.tensor([0.0, math.nan]), torch.zeros(2))
     with pytest.raises(ValueError, match="sigma2"):
         gaussian_js(0.0, 1.0, 0.0, -1.0)
+
+
+# ---- the five families' tools -------------------------------------------------------------
+
+from elbolab.parts.connections import (  # noqa: E402
+    fit_density,
+    held_out_js_bound,
+    random_relu_features,
+    samples_per_second,
+)
+
+
+def test_held_out_bound_is_below_the_exact_js_and_near_zero_for_equal_laws():
+    # two Gaussians of known JS: the held-out bound of a flexible random-feature critic is a
+    # bound for that critic, so below the exact value (4 SE), and for P = Q not above 0
+    g = torch.Generator().manual_seed(5)
+    x_p = P[0] + P[1] * torch.randn(4000, 1, generator=g, dtype=torch.float64)
+    x_q = Q[0] + Q[1] * torch.randn(4000, 1, generator=g, dtype=torch.float64)
+    x_p2 = P[0] + P[1] * torch.randn(4000, 1, generator=g, dtype=torch.float64)
+    features = random_relu_features(1, 64, torch.Generator().manual_seed(6))
+    exact = gaussian_js(*P, *Q)
+    bound = held_out_js_bound(x_p, x_q, features, l2=1e-3)
+    assert bound.estimate.item() < exact + 4 * bound.stderr.item()
+    assert bound.estimate.item() > 0.5 * exact  # a flexible critic gets most of the way
+    null = held_out_js_bound(x_p, x_p2, features, l2=1e-3)
+    assert null.estimate.item() < 4 * null.stderr.item()
+
+
+def test_a_critic_scored_on_its_own_training_samples_overstates_the_divergence():
+    # why the bound is held out: on P = Q, a many-feature critic scored where it was fitted
+    # reports a positive "divergence"
+    g = torch.Generator().manual_seed(7)
+    a = torch.randn(200, 5, generator=g, dtype=torch.float64)
+    b = torch.randn(200, 5, generator=g, dtype=torch.float64)
+    features = random_relu_features(5, 400, torch.Generator().manual_seed(8))
+    critic = fit_logistic_critic(a, b, features, l2=1e-6)
+    assert js_lower_bound(critic(a), critic(b)).estimate.item() > 0.1
+    assert held_out_js_bound(torch.cat([a, a]), torch.cat([b, b]), features,
+                             l2=1e-6).estimate.item() <= js_lower_bound(
+                                 critic(a), critic(b)).estimate.item()
+
+
+def test_fit_density_recovers_bernoulli_means():
+    # a model of independent pixels, p_d = sigmoid(theta_d), trained on dynamically binarized
+    # grey levels g_d: the maximum-likelihood theta is logit(g_d) (the draws' mean)
+    grey = torch.tensor([[0.2, 0.7, 0.5]]).expand(4000, 3).contiguous()
+    theta = torch.zeros(3, requires_grad=True)
+
+    def nll(x):
+        return -torch.distributions.Bernoulli(logits=theta).log_prob(x).sum(-1)
+
+    g = torch.Generator().manual_seed(9)
+    fit = fit_density(nll, [theta], grey, epochs=30, batch_size=500, lr=0.05,
+                      transform=lambda x: torch.bernoulli(x, generator=g), generator=g)
+    torch.testing.assert_close(torch.sigmoid(theta.detach()), grey[0], rtol=0, atol=0.02)
+    assert fit.losses[-1] < fit.losses[0] and fit.seconds > 0
+
+
+def test_samples_per_second_and_bad_input():
+    rate = samples_per_second(lambda n: torch.zeros(n, 2), n=64, repeats=2)
+    assert rate > 0
+    with pytest.raises(TypeError):
+        samples_per_second(3)
+    with pytest.raises(ValueError, match="4 samples"):
+        held_out_js_bound(torch.zeros(2, 3), torch.zeros(8, 3), lambda x: x)
+    with pytest.raises(ValueError, match="data"):
+        fit_density(lambda x: x.sum(-1), [], torch.zeros(5))

@@ -7,8 +7,11 @@ r"""The bridge to diffusion: a DDPM is a hierarchical VAE whose encoder is fixed
 - :mod:`~elbolab.diffusion.testbed` — ``GaussianTestBed``: exact log p_θ(x_0) and closed-form
   bound terms for Gaussian data
 - :mod:`~elbolab.diffusion.ddpm` — a small ε-prediction DDPM, its training and sampling
+- :mod:`~elbolab.diffusion.binary` — diffusion on binary data (two-category multinomial): every
+  term a Bernoulli KL, the exact likelihood of a few bits by the reverse chain's matrices
 """
 
+from .binary import BinaryDiffusion, exact_log_likelihood, train_binary_diffusion
 from .ddpm import DDPM, DDPMResult, EpsilonMLP, ring_mixture, train_ddpm
 from .process import (
     DECODERS,
@@ -28,7 +31,8 @@ from .schedules import COSINE_MAX_BETA, VARIANCES, NoiseSchedule, cosine_schedul
 from .testbed import TESTBED_VARIANCES, GaussianTestBed
 
 __all__ = [
-    "COSINE_MAX_BETA", "DDPM", "DECODERS", "TESTBED_VARIANCES", "VARIANCES", "DDPMResult",
+    "COSINE_MAX_BETA", "DDPM", "DECODERS", "TESTBED_VARIANCES", "VARIANCES", "BinaryDiffusion",
+    "DDPMResult", "exact_log_likelihood", "train_binary_diffusion",
     "DiffusionBound", "EpsilonMLP", "GaussianTestBed", "NoiseSchedule", "ReverseModel",
     "cosine_schedule", "decoder_nll", "denoising_term", "linear_schedule", "mean_from_eps",
     "prior_term", "q_marginal", "q_posterior", "q_sample", "ring_mixture", "train_ddpm",

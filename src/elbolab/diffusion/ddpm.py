@@ -160,10 +160,11 @@ class DDPM(nn.Module):
         return x
 
     def bound(self, x0: torch.Tensor, generator: torch.Generator | None = None,
-              decoder: str = "continuous") -> DiffusionBound:
-        """Every term of the variational bound (:func:`~elbolab.diffusion.variational_bound`)."""
+              decoder: str = "continuous", bins: int = 256) -> DiffusionBound:
+        """Every term of the variational bound (:func:`~elbolab.diffusion.variational_bound`);
+        ``bins`` the discretized decoder's levels (2 for binary data at ±1)."""
         self._check_points("x0", x0)
-        return variational_bound(x0, self._reverse, self.schedule, decoder=decoder,
+        return variational_bound(x0, self._reverse, self.schedule, decoder=decoder, bins=bins,
                                  generator=generator)
 
 

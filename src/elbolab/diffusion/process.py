@@ -30,6 +30,7 @@ import torch
 from ..checks import (
     check_callable,
     check_choice,
+    check_count,
     check_float_tensor,
     check_floats,
     check_full_precision,
@@ -37,7 +38,7 @@ from ..checks import (
     check_number,
     should_validate,
 )
-from ..densities import discretized_gaussian_log_prob, gaussian_log_prob, sum_event
+from ..densities import MAX_BINS, discretized_gaussian_log_prob, gaussian_log_prob, sum_event
 from ..kl import gaussian_kl, standard_normal_kl_per_dim
 from .schedules import NoiseSchedule
 
@@ -161,17 +162,21 @@ def denoising_term(x0: torch.Tensor, xt: torch.Tensor, t: int, model_mean: torch
 
 
 def decoder_nll(x0: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
-                decoder: str = "continuous", *, validate: bool | None = None) -> torch.Tensor:
+                decoder: str = "continuous", *, bins: int = 256,
+                validate: bool | None = None) -> torch.Tensor:
     """L_0 = −log p_θ(x_0|x_1) per example (batch,), nats: ``"continuous"`` a Gaussian density,
-    ``"discretized"`` the 8-bit bin probability of :func:`discretized_gaussian_log_prob`."""
+    ``"discretized"`` the probability of x_0's bin among ``bins`` levels of [−1, 1]
+    (:func:`discretized_gaussian_log_prob`: 256 for 8-bit images, 2 for binary ones at ±1)."""
     check_choice("decoder", decoder, DECODERS)
+    check_count("bins", bins, minimum=2, maximum=MAX_BINS)
     if should_validate(validate):
         check_float_tensor("x0", x0)
         _check_model(True, ("x0", x0), mean=mean, logvar=logvar)
     logvar = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device).expand_as(mean)
     if decoder == "continuous":
         return -_per_example(gaussian_log_prob(x0, mean, logvar, validate=False))
-    return -_per_example(discretized_gaussian_log_prob(x0, mean, logvar, validate=validate))
+    return -_per_example(discretized_gaussian_log_prob(x0, mean, logvar, bins=bins,
+                                                       validate=validate))
 
 
 @dataclass
@@ -201,18 +206,19 @@ class DiffusionBound:
 
 
 def variational_bound(x0: torch.Tensor, reverse: ReverseModel, schedule: NoiseSchedule, *,
-                      decoder: str = "continuous", generator: torch.Generator | None = None,
-                      ) -> DiffusionBound:
+                      decoder: str = "continuous", bins: int = 256,
+                      generator: torch.Generator | None = None) -> DiffusionBound:
     r"""Monte Carlo estimate of every term of the bound for data ``x0`` (batch, …): one draw
     x_t ~ q(x_t|x_0) per example and t (unbiased for each term), ``reverse(x_t, t)`` giving
     (mean, logvar) of p_θ(x_{t−1}|x_t). As improved-diffusion's ``calc_bpd_loop``: T model
-    evaluations per example."""
+    evaluations per example. ``bins``: the discretized decoder's levels (``decoder_nll``)."""
     x0 = check_float_tensor("x0", x0)
     check_full_precision("x0", x0)  # a sum of T terms needs more digits than half precision
     if x0.dim() < 1 or len(x0) < 1:
         raise ValueError(f"x0 must be (batch, ...) with batch >= 1, got {list(x0.shape)}")
     check_callable("reverse", reverse)
     check_choice("decoder", decoder, DECODERS)
+    check_count("bins", bins, minimum=2, maximum=MAX_BINS)
     check_generator("generator", generator)
     cols = []
     with torch.no_grad():
@@ -220,7 +226,7 @@ def variational_bound(x0: torch.Tensor, reverse: ReverseModel, schedule: NoiseSc
             xt = q_sample(x0, t, schedule, generator=generator)
             mean, logvar = reverse(xt, t)
             if t == 1:
-                cols.append(decoder_nll(x0, mean, logvar, decoder))
+                cols.append(decoder_nll(x0, mean, logvar, decoder, bins=bins))
             else:
                 cols.append(denoising_term(x0, xt, t, mean, logvar, schedule))
         cols.append(prior_term(x0, schedule))

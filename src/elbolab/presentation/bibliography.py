@@ -78,6 +78,13 @@ REFERENCES: dict[str, Reference] = {
         "Cremer, Li & Duvenaud", 2018, "C. Cremer, X. Li and D. Duvenaud",
         "Inference suboptimality in variational autoencoders", "ICML 2018",
         arxiv="1801.03558"),
+    "dinh2017": Reference(
+        "Dinh, Sohl-Dickstein & Bengio", 2017, "L. Dinh, J. Sohl-Dickstein and S. Bengio",
+        "Density estimation using Real NVP", "ICLR 2017", arxiv="1605.08803"),
+    "germain2015": Reference(
+        "Germain et al.", 2015, "M. Germain, K. Gregor, I. Murray and H. Larochelle",
+        "MADE: masked autoencoder for distribution estimation", "ICML 2015",
+        arxiv="1502.03509"),
     "goodfellow2014": Reference(
         "Goodfellow et al.", 2014, "I. Goodfellow, J. Pouget-Abadie, M. Mirza, B. Xu, "
         "D. Warde-Farley, S. Ozair, A. Courville and Y. Bengio", "Generative adversarial nets",
@@ -94,6 +101,10 @@ REFERENCES: dict[str, Reference] = {
     "ho2020": Reference(
         "Ho et al.", 2020, "J. Ho, A. Jain and P. Abbeel",
         "Denoising diffusion probabilistic models", "NeurIPS 2020", arxiv="2006.11239"),
+    "hoogeboom2021": Reference(
+        "Hoogeboom et al.", 2021, "E. Hoogeboom, D. Nielsen, P. Jaini, P. Forré and M. Welling",
+        "Argmax flows and multinomial diffusion: learning categorical distributions",
+        "NeurIPS 2021", arxiv="2102.05379"),
     "jensen1906": Reference(
         "Jensen", 1906, "J. L. W. V. Jensen", "Sur les fonctions convexes et les inégalités "
         "entre les valeurs moyennes", "Acta Mathematica 30, 175–193",
@@ -142,6 +153,9 @@ REFERENCES: dict[str, Reference] = {
     "sonderby2016": Reference(
         "Sønderby et al.", 2016, "C. K. Sønderby, T. Raiko, L. Maaløe, S. K. Sønderby and "
         "O. Winther", "Ladder variational autoencoders", "NeurIPS 2016", arxiv="1602.02282"),
+    "theis2016": Reference(
+        "Theis, van den Oord & Bethge", 2016, "L. Theis, A. van den Oord and M. Bethge",
+        "A note on the evaluation of generative models", "ICLR 2016", arxiv="1511.01844"),
     "tucker2019": Reference(
         "Tucker et al.", 2019, "G. Tucker, D. Lawson, S. Gu and C. J. Maddison",
         "Doubly reparameterized gradient estimators for Monte Carlo objectives", "ICLR 2019",

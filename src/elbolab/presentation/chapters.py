@@ -67,7 +67,7 @@ CHAPTERS: tuple[ChapterSpec, ...] = (
     ChapterSpec("A1", "a1_gradients", "Appendix A1 — Gradient estimators in depth", ("4",)),
     ChapterSpec("A2", "a2_stability", "Appendix A2 — Numerical stability", ("4",)),
     ChapterSpec("A3", "a3_pitfalls", "Appendix A3 — Pitfalls, edge cases and error conditions"),
-    ChapterSpec("A4", "a4_connections", "Appendix A4 — Connections"),
+    ChapterSpec("A4", "a4_connections", "Appendix A4 — Connections", ("4",)),
     ChapterSpec("A5", "a5_checklist", "Appendix A5 — The handout's checklist", _MAIN),
 )
 CHAPTER_IDS = tuple(c.id for c in CHAPTERS)
