@@ -29,7 +29,6 @@ Shapes: x (batch, D) of 0/1 values; probabilities in float64.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -37,15 +36,13 @@ from torch import nn
 
 from ..checks import (
     MAX_DRAWS,
-    MAX_LOOP,
-    MAX_WIDTH,
     check_count,
     check_float_tensor,
     check_generator,
     check_number,
 )
 from ..densities import F64, LN2, bernoulli_log_prob
-from .ddpm import DDPMResult, EpsilonMLP
+from .ddpm import DDPMResult, EpsilonMLP, check_training, train_steps
 from .process import DiffusionBound
 from .schedules import NoiseSchedule, cosine_schedule
 
@@ -131,7 +128,8 @@ class BinaryDiffusion(nn.Module):
 
     def _q_sample(self, x0: torch.Tensor, t: int, generator) -> torch.Tensor:
         p = q_bit_prob(x0, t, self.schedule)
-        return (torch.rand(p.shape, generator=generator, dtype=F64) < p).to(x0.dtype)
+        u = torch.rand(p.shape, generator=generator, dtype=F64, device=p.device)
+        return (u < p).to(x0.dtype)
 
     def _term(self, x0: torch.Tensor, t: int, generator, return_xt: bool = False):
         """L_{t−1} for one draw x_t ~ q(x_t | x_0) per example (t = 1: L_0), (batch,)."""
@@ -179,11 +177,12 @@ class BinaryDiffusion(nn.Module):
         (n, D) of 0/1 in the network's dtype."""
         check_count("n", n, maximum=MAX_DRAWS)
         check_generator("generator", generator)
-        dtype = next(self.net.parameters()).dtype
-        x = (torch.rand(n, self.dim, generator=generator) < 0.5).to(dtype)
+        param = next(self.net.parameters())
+        dtype, device = param.dtype, param.device
+        x = (torch.rand(n, self.dim, generator=generator, device=device) < 0.5).to(dtype)
         for t in range(self.schedule.T, 0, -1):
             p = self.reverse_bit_prob(x, t)
-            x = (torch.rand(p.shape, generator=generator, dtype=F64) < p).to(dtype)
+            x = (torch.rand(p.shape, generator=generator, dtype=F64, device=device) < p).to(dtype)
         return x
 
 
@@ -220,45 +219,33 @@ def train_binary_diffusion(data: torch.Tensor, *, schedule: NoiseSchedule | None
                            hidden: int = 512, depth: int = 3, seed: int = 0,
                            aux_weight: float = 1.0,
                            transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-                           | None = None, progress: bool = False) -> DDPMResult:
+                           | None = None, device: str | torch.device = "cpu",
+                           progress: bool = False) -> DDPMResult:
     r"""Train a :class:`BinaryDiffusion` on ``data`` (N, D) with Adam on
     :meth:`BinaryDiffusion.loss` plus ``aux_weight`` times the cross-entropy of
     :math:`\hat x_0` at the same x_t (the hybrid loss of Austin et al. 2021, §3: it teaches the
     network to read x_0 off x_t at every t, where the bound's own terms give the small-t steps
     a signal only 1/T of the time); cosine-decayed learning rate; minibatches drawn with
     replacement and passed through ``transform(x, generator)`` (e.g. a fresh binarization of
-    grey levels), else ``data`` must be binary. Default schedule: cosine, T = 100."""
-    from tqdm import tqdm
-
+    grey levels), else ``data`` must be binary. Default schedule: cosine, T = 100. Trains on
+    ``device`` (the data moved there, the generator made there)."""
     if transform is not None and not callable(transform):
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
     check_number("aux_weight", aux_weight, minimum=0.0)
-    data = check_float_tensor("data", data).float()
-    if data.dim() != 2 or len(data) == 0:
-        raise ValueError(f"data must be (N >= 1, D), got {list(data.shape)}")
-    steps = check_count("steps", steps, maximum=MAX_LOOP)
-    batch_size = check_count("batch_size", batch_size, maximum=MAX_DRAWS)
-    check_number("lr", lr, minimum=0.0, exclusive=True)
-    check_count("hidden", hidden, maximum=MAX_WIDTH)
+    data, steps, batch_size = check_training(data, steps, batch_size, lr, hidden)
     schedule = schedule or cosine_schedule(100)
     torch.manual_seed(seed)
-    model = BinaryDiffusion(EpsilonMLP(data.shape[1], hidden, depth, T=schedule.T), schedule)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses: list[float] = []
-    start = time.perf_counter()
-    for _ in tqdm(range(steps), desc="binary diffusion", disable=not progress, mininterval=1.0):
-        xb = data[torch.randint(0, len(data), (batch_size,), generator=gen)]
-        if transform is not None:
-            xb = transform(xb, gen)
-        loss = model.loss(xb, gen, aux_weight=aux_weight).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    return DDPMResult(model, losses, time.perf_counter() - start)
+    model = BinaryDiffusion(EpsilonMLP(data.shape[1], hidden, depth, T=schedule.T),
+                            schedule).to(device)
+    data = data.to(device)
+    gen = torch.Generator(device=data.device).manual_seed(seed)
+    losses, seconds = train_steps(model, lambda xb: model.loss(xb, gen,
+                                                               aux_weight=aux_weight).mean(),
+                                  data, steps=steps, batch_size=batch_size, lr=lr,
+                                  generator=gen, desc="binary diffusion", progress=progress,
+                                  transform=transform)
+    model.eval()
+    return DDPMResult(model, losses, seconds)
 
 
 __all__ = ["MAX_EXACT_DIM", "PROB_FLOOR", "BinaryDiffusion", "all_bit_vectors", "bernoulli_kl",

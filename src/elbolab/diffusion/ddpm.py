@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -168,13 +169,10 @@ class DDPM(nn.Module):
                                  generator=generator)
 
 
-def train_ddpm(data: torch.Tensor, *, schedule: NoiseSchedule | None = None, steps: int = 10_000,
-               batch_size: int = 512, lr: float = 2e-3, hidden: int = 128, seed: int = 0,
-               variance: str = "beta", progress: bool = False) -> DDPMResult:
-    """Train a :class:`DDPM` with an :class:`EpsilonMLP` on ``data`` (N, d) with Adam and a
-    cosine-decayed learning rate; minibatches are drawn with replacement from ``data``."""
-    from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
-
+def check_training(data: torch.Tensor, steps: int, batch_size: int, lr: float, hidden: int
+                   ) -> tuple[torch.Tensor, int, int]:
+    """The checks every diffusion trainer makes: data (N >= 1, d) as float32, the counts, a
+    positive learning rate, the width. Returns (data, steps, batch_size)."""
     data = check_float_tensor("data", data).float()
     if data.dim() != 2 or len(data) == 0:
         raise ValueError(f"data must be (N >= 1, d), got {list(data.shape)}")
@@ -182,28 +180,57 @@ def train_ddpm(data: torch.Tensor, *, schedule: NoiseSchedule | None = None, ste
     batch_size = check_count("batch_size", batch_size, maximum=MAX_DRAWS)
     check_number("lr", lr, minimum=0.0, exclusive=True)
     check_count("hidden", hidden, maximum=MAX_WIDTH)
+    return data, steps, batch_size
+
+
+def train_steps(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor],
+                data: torch.Tensor, *, steps: int, batch_size: int, lr: float,
+                generator: torch.Generator, desc: str, progress: bool = False,
+                transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+                ) -> tuple[list[float], float]:
+    """The diffusion trainers' loop: Adam with a cosine-decayed learning rate on ``loss`` of
+    minibatches drawn with replacement from ``data`` (each passed through ``transform(x,
+    generator)`` first, when given). Returns (the loss of every step, seconds)."""
+    from tqdm import tqdm  # text bars everywhere (no Jupyter widget, no ipywidgets warning)
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses: list[float] = []
+    start = time.perf_counter()
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0):
+        xb = data[torch.randint(0, len(data), (batch_size,), generator=generator,
+                                device=data.device)]
+        if transform is not None:
+            xb = transform(xb, generator)
+        value = loss(xb)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        sched.step()
+        losses.append(value.item())
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(f"the {desc} loss became {losses[-1]} at step "
+                                     f"{len(losses)}; try a smaller lr (now {lr:g})")
+    return losses, time.perf_counter() - start
+
+
+def train_ddpm(data: torch.Tensor, *, schedule: NoiseSchedule | None = None, steps: int = 10_000,
+               batch_size: int = 512, lr: float = 2e-3, hidden: int = 128, seed: int = 0,
+               variance: str = "beta", progress: bool = False) -> DDPMResult:
+    """Train a :class:`DDPM` with an :class:`EpsilonMLP` on ``data`` (N, d) with Adam and a
+    cosine-decayed learning rate; minibatches are drawn with replacement from ``data``."""
+    data, steps, batch_size = check_training(data, steps, batch_size, lr, hidden)
     check_choice("variance", variance, VARIANCES)
     schedule = schedule or linear_schedule(1000)
     torch.manual_seed(seed)
     model = DDPM(EpsilonMLP(data.shape[1], hidden, T=schedule.T), schedule, variance)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses: list[float] = []
-    start = time.perf_counter()
-    for _ in tqdm(range(steps), desc="ddpm", disable=not progress, mininterval=1.0):
-        idx = torch.randint(0, len(data), (batch_size,), generator=gen)
-        loss = model.loss(data[idx], gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the DDPM loss became {losses[-1]} at step {len(losses)}; "
-                                     f"try a smaller lr (now {lr:g})")
+    losses, seconds = train_steps(model, lambda xb: model.loss(xb, gen), data, steps=steps,
+                                  batch_size=batch_size, lr=lr, generator=gen, desc="ddpm",
+                                  progress=progress)
     model.eval()
-    return DDPMResult(model, losses, time.perf_counter() - start)
+    return DDPMResult(model, losses, seconds)
 
 
-__all__ = ["MAX_DEPTH", "DDPM", "DDPMResult", "EpsilonMLP", "ring_mixture", "train_ddpm"]
+__all__ = ["MAX_DEPTH", "DDPM", "DDPMResult", "EpsilonMLP", "check_training", "ring_mixture",
+           "train_ddpm", "train_steps"]

@@ -216,7 +216,10 @@ def fit_density(loss: Callable[[torch.Tensor], torch.Tensor],
     seconds = 0.0
     bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=1.0)
     for _ in range(epochs):
-        order = torch.randperm(len(data), generator=generator)
+        # drawn where the generator lives (a CUDA generator for data on the GPU)
+        order = torch.randperm(len(data), generator=generator,
+                               device=generator.device if generator is not None else "cpu"
+                               ).to(data.device)
         total = 0.0
         start = time.perf_counter()
         for i in range(0, len(data), batch_size):
