@@ -104,6 +104,7 @@ def test_bad_scores_are_refused_by_name():
 # ---- the five families' tools -------------------------------------------------------------
 
 from elbolab.parts.connections import (  # noqa: E402
+    binary_ddpm_samples,
     fit_density,
     held_out_js_bound,
     random_relu_features,
@@ -166,3 +167,15 @@ def test_samples_per_second_and_bad_input():
         held_out_js_bound(torch.zeros(2, 3), torch.zeros(8, 3), lambda x: x)
     with pytest.raises(ValueError, match="data"):
         fit_density(lambda x: x.sum(-1), [], torch.zeros(5))
+
+
+def test_binary_ddpm_samples_are_the_two_bin_decoders_draws():
+    # a DDPM whose last reverse mean sits far on the +1 side gives +1 (here 1) almost surely;
+    # the draw is the decoder's: P(x_0 = 1) = Φ(μ/σ_1), not a threshold of the mean
+    from elbolab.diffusion import train_ddpm
+
+    data = torch.tensor([[1.0, -1.0]]).repeat(256, 1)
+    ddpm = train_ddpm(data, steps=300, batch_size=64, hidden=32, lr=3e-3).model
+    s = binary_ddpm_samples(ddpm, 400, torch.Generator().manual_seed(4))
+    assert s.shape == (400, 2) and ((s == 0) | (s == 1)).all()
+    assert s[:, 0].mean() > 0.9 and s[:, 1].mean() < 0.1
