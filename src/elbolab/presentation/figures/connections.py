@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .style import COLORS, STYLE, image_grid
 
@@ -95,6 +96,7 @@ def plot_families(names: list[str], nll: np.ndarray, stderr: np.ndarray, kinds: 
             ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
         ax.set_yticks(y, names)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # 2×10¹, 3×10¹, … overlap
         ax.set_xlim(min(60.0, float(np.min(nll)) * 0.8), float(np.max(nll)) * 3)
         ax.set_xlabel("test −log p(x), nats per image (log axis)")
         ax.set_title("Exact (blue) or upper bound (red) on the same test images")

@@ -498,10 +498,15 @@ js = {name: held_out_js_bound(ref_a, x, features) for name, x in drawn.items()}
 for name, b in js.items():
     print(f"{name:>17}: JS(data, samples) ≥ {b.estimate.item():.3f} ± {b.stderr.item():.3f} "
           f"nats; {speed[name]:,.0f} samples/s")
-log.at_least("discriminator on the VAE's samples vs data: held-out JS bound above 0 (z-score)",
-             "kl", js["VAE (chapter 4)"].estimate.item()
-             / js["VAE (chapter 4)"].stderr.item(), 4.0, "4 SE: the samples are told apart",
-             kind="statistical", against="0: indistinguishable samples", unit="SE")
+if train.name == "mnist":  # the 8x8 digits' 360 test images leave the critic 90 per class
+    log.at_least("discriminator on the VAE's samples vs data: held-out JS bound above 0 "
+                 "(z-score)", "kl", js["VAE (chapter 4)"].estimate.item()
+                 / js["VAE (chapter 4)"].stderr.item(), 4.0, "4 SE: the samples are told apart",
+                 kind="statistical", against="0: indistinguishable samples", unit="SE")
+else:
+    print(f"({n_js} images per side, half to train the critic, on the {train.name}: too few "
+          "for the discriminator to "
+          "tell the VAE's samples apart with confidence; that check runs on MNIST)")
 
 # %% [markdown]
 # ### One table
@@ -550,6 +555,8 @@ table = ["| family | what the number is | test −log p(x), nats | bits/dim | JS
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
 family_rows = []
 for name, key, kind, per_image, published, source in rows:
+    if train.name != "mnist" and published is not None:  # MNIST's figures say nothing here
+        published, source = None, f"(an MNIST figure: {source})"
     mean, se = nats(per_image)
     b = js.get(key)
     table.append(f"| {name} | {kind} | {mean:.2f} ± {se:.2f} | {mean / (D * LN2):.3f} | "
@@ -562,9 +569,10 @@ table.append(f"| GAN | no likelihood: a discriminator's JS bound (data against d
              "Nowozin et al. 2016 |")
 display(Markdown("\n".join(table)))
 made_mean, _ = nats(made_nll)
-print(f"MADE's exact NLL {made_mean:.2f} nats against the published 86.64: "
-      f"{made_mean - 86.64:+.2f}; this model has one hidden layer of 500 and trained for "
-      f"{made_fit.seconds:.0f} s")
+if train.name == "mnist":
+    print(f"MADE's exact NLL {made_mean:.2f} nats against the published 86.64: "
+          f"{made_mean - 86.64:+.2f}; this model has one hidden layer of 500 and trained for "
+          f"{made_fit.seconds:.0f} s")
 best = min(family_rows, key=lambda r: r[1])
 print(f"lowest test −log p(x) here: {best[0]}, {best[1]:.2f} nats ({best[3]})")
 
