@@ -215,6 +215,7 @@ def probes() -> list[Probe]:  # noqa: C901 - one table
         documented={("scale_tril", "negative"): "only the diagonal must be positive; an "
                     "off-diagonal entry may be any finite value",
                     ("scale_tril", "zero"): "an off-diagonal zero is a valid factor"})
+    add("all_binary_vectors", densities.all_binary_vectors, lambda: dict(dim=3), dict(dim="N"))
     add("log_mean_exp", densities.log_mean_exp, lambda: dict(a=_t(5, 3), dim=0),
         dict(a="W", dim="N"),
         documented={("dim", "zero"): "dim 0 is a valid dimension",

@@ -16,7 +16,6 @@ On a GPU:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from _report import device_label, write_report  # noqa: E402
 
 from elbolab.densities import LN2  # noqa: E402
 from elbolab.diffusion import cosine_schedule, train_binary_diffusion  # noqa: E402
+from elbolab.estimators import monte_carlo_mean  # noqa: E402
 from elbolab.parts.autoregressive import MADE  # noqa: E402
 from elbolab.parts.connections import (  # noqa: E402
     fit_density,
@@ -56,11 +56,6 @@ PUBLISHED = {
     "VAE, IWAE-k": (86.76, "Burda et al. 2016, Table 1: VAE, 1 stochastic layer, k = 1"),
     "MADE": (86.64, "Germain et al. 2015, binarized MNIST: 2 hidden layers of 8,000, 32 masks"),
 }
-
-
-def mean_se(v: torch.Tensor) -> tuple[float, float]:
-    v = v.double().cpu()
-    return v.mean().item(), (v.std() / math.sqrt(len(v))).item()
 
 
 def main() -> None:
@@ -159,7 +154,8 @@ def main() -> None:
              "| samples/s | train s | published (nats) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, kind, nll in rows:
-        m, se = mean_se(nll)
+        est = monte_carlo_mean(nll.double().cpu())
+        m, se = est.estimate.item(), est.stderr.item()
         fam = name.split(" ")[0].rstrip(",")
         key = "VAE, IWAE-k" if name.startswith("VAE, IWAE") else fam
         pub = PUBLISHED.get(key)

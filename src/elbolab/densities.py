@@ -83,6 +83,19 @@ def bernoulli_log_prob(
     return torch.addcmul(F.softplus(logits, threshold=SOFTPLUS_LINEAR_ABOVE).neg_(), x, logits)
 
 
+# Enumerating {0, 1}^D: 2^20 rows (a million vectors of D floats) is as far as an exact check by
+# enumeration is sensible.
+MAX_ENUMERATE_DIM = 20
+
+
+def all_binary_vectors(dim: int, dtype: torch.dtype = F64) -> torch.Tensor:
+    """Every vector of {0, 1}^dim — the support of ``dim`` independent Bernoullis — as a
+    (2^dim, dim) tensor whose row i holds the bits of i (bit j in column j): for normalization
+    checks by enumeration (Σ_x p(x) = 1). ``dim`` ≤ :data:`MAX_ENUMERATE_DIM`."""
+    check_count("dim", dim, maximum=MAX_ENUMERATE_DIM)
+    return ((torch.arange(2 ** dim)[:, None] >> torch.arange(dim)[None, :]) & 1).to(dtype)
+
+
 def log_mean_exp(a: torch.Tensor, dim: int = 0, *, validate: bool | None = None) -> torch.Tensor:
     r"""Numerically stable :math:`\log \frac1n \sum_i e^{a_i}` along ``dim``.
 
@@ -222,7 +235,7 @@ def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor,
     return torch.where(narrow, midpoint, exact).to(dtype)
 
 
-__all__ = ["F64", "LN2", "LOG_2PI", "MAX_BINS", "MIDPOINT_BELOW", "SOFTPLUS_LINEAR_ABOVE",
-           "bernoulli_log_prob", "solve_tril",
+__all__ = ["F64", "LN2", "LOG_2PI", "MAX_BINS", "MAX_ENUMERATE_DIM", "MIDPOINT_BELOW",
+           "SOFTPLUS_LINEAR_ABOVE", "all_binary_vectors", "bernoulli_log_prob", "solve_tril",
            "discretized_gaussian_log_prob",
            "gaussian_log_prob", "log_mean_exp", "mvn_log_prob", "sum_event"]

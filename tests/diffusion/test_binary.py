@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
+from elbolab.densities import all_binary_vectors
 from elbolab.diffusion import EpsilonMLP, cosine_schedule, linear_schedule
 from elbolab.diffusion.binary import (
     BinaryDiffusion,
-    all_bit_vectors,
     bernoulli_kl,
     exact_log_likelihood,
     posterior_bit_prob,
@@ -60,7 +60,7 @@ def test_exact_likelihood_equals_the_sum_over_every_path():
     # D = 2, T = 3: 4^3 paths x_3 -> x_2 -> x_1 -> x_0, each a product of the model's own
     # Bernoulli steps, summed by brute force
     model = _model(dim=2, T=3)
-    states = all_bit_vectors(2)
+    states = all_binary_vectors(2)
     with torch.no_grad():
         exact = exact_log_likelihood(model)
 
@@ -82,7 +82,7 @@ def test_probabilities_sum_to_one_and_the_bound_lies_above_every_state():
         log_p = exact_log_likelihood(model)
     assert abs(torch.logsumexp(log_p, 0).item()) < 16 * 2.2e-16 * 4
     g = torch.Generator().manual_seed(1)
-    states = all_bit_vectors(4)
+    states = all_binary_vectors(4)
     draws = model.bound(states.repeat_interleave(3000, 0), g).total.reshape(16, 3000)
     se = draws.std(1) / math.sqrt(3000)
     z = (draws.mean(1) + log_p) / se  # bound − (−log p), in SE
@@ -136,7 +136,7 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="t must be"):
         posterior_bit_prob(torch.zeros(3), torch.zeros(3), 1, cosine_schedule(5))
     with pytest.raises(ValueError, match="dim"):
-        all_bit_vectors(30)
+        all_binary_vectors(30)
     with pytest.raises(TypeError, match="BinaryDiffusion"):
         exact_log_likelihood(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="aux_weight"):

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from elbolab.densities import all_binary_vectors
 from elbolab.parts.autoregressive import (
     MADE,
-    all_binary_vectors,
     forbidden_dependencies,
     logit_jacobian,
     made_degrees,

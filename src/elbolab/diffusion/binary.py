@@ -41,7 +41,7 @@ from ..checks import (
     check_generator,
     check_number,
 )
-from ..densities import F64, LN2, bernoulli_log_prob
+from ..densities import F64, LN2, all_binary_vectors, bernoulli_log_prob
 from .ddpm import DDPMResult, EpsilonMLP, check_training, train_steps
 from .process import DiffusionBound
 from .schedules import NoiseSchedule, cosine_schedule
@@ -186,21 +186,17 @@ class BinaryDiffusion(nn.Module):
         return x
 
 
-def all_bit_vectors(dim: int) -> torch.Tensor:
-    """Every 0/1 vector of length ``dim``, (2^dim, dim) float64, row i the bits of i."""
-    check_count("dim", dim, maximum=MAX_EXACT_DIM)
-    return ((torch.arange(2 ** dim)[:, None] >> torch.arange(dim)[None, :]) & 1).to(F64)
-
-
 @torch.no_grad()
 def exact_log_likelihood(model: BinaryDiffusion) -> torch.Tensor:
     r"""The model's exact :math:`\log p_\theta(x_0)` for every x_0 ∈ {0,1}^D (D ≤
-    :data:`MAX_EXACT_DIM`), (2^D,) indexed like :func:`all_bit_vectors`: the reverse chain
-    :math:`p(x_T)\prod_{t\ge2}p_\theta(x_{t-1}\mid x_t)\,p_\theta(x_0\mid x_1)` summed over
-    every path by :math:`2^D\times2^D` matrix products, in log space (float64)."""
+    :data:`MAX_EXACT_DIM`), (2^D,) indexed like :func:`~elbolab.densities.all_binary_vectors`:
+    the reverse chain :math:`p(x_T)\prod_{t\ge2}p_\theta(x_{t-1}\mid x_t)\,p_\theta(x_0\mid
+    x_1)` summed over every path by :math:`2^D\times2^D` matrix products, in log space
+    (float64)."""
     if not isinstance(model, BinaryDiffusion):
         raise TypeError(f"model must be a BinaryDiffusion, got {type(model).__name__}")
-    states = all_bit_vectors(model.dim)
+    check_count("model.dim", model.dim, maximum=MAX_EXACT_DIM)
+    states = all_binary_vectors(model.dim)
     log_v = torch.full((len(states),), -model.dim * LN2, dtype=F64)  # p(x_T): fair coins
 
     def log_transition(p1: torch.Tensor) -> torch.Tensor:
@@ -248,6 +244,6 @@ def train_binary_diffusion(data: torch.Tensor, *, schedule: NoiseSchedule | None
     return DDPMResult(model, losses, seconds)
 
 
-__all__ = ["MAX_EXACT_DIM", "PROB_FLOOR", "BinaryDiffusion", "all_bit_vectors", "bernoulli_kl",
+__all__ = ["MAX_EXACT_DIM", "PROB_FLOOR", "BinaryDiffusion", "bernoulli_kl",
            "exact_log_likelihood", "posterior_bit_prob", "q_bit_prob", "train_binary_diffusion"]
 

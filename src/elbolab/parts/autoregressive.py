@@ -21,10 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import MAX_DRAWS, MAX_WIDTH, check_count, check_float_tensor, check_generator
-from ..densities import bernoulli_log_prob
-
-# 2^20 binary vectors (a million rows of D floats) is as far as enumerating a model is sensible.
-MAX_ENUMERATE_DIM = 20
+from ..densities import all_binary_vectors, bernoulli_log_prob
 
 
 def made_degrees(dim: int, hidden: tuple[int, ...], order: torch.Tensor | None = None
@@ -90,6 +87,10 @@ class MADE(nn.Module):
         """The D conditionals' Bernoulli logits, (batch, D): logit d is a function of the
         inputs before d in the ordering only."""
         self._check_x(x)
+        return self._logits(x)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`logits` without the checks, for callers that checked ``x`` or made it."""
         h = x
         for i, layer in enumerate(self.layers):
             h = F.relu(F.linear(h, layer.weight * getattr(self, f"mask{i}"), layer.bias))
@@ -105,7 +106,7 @@ class MADE(nn.Module):
         if ((x != 0) & (x != 1)).any():
             raise ValueError("x must be binary (0 or 1): MADE's Bernoulli likelihood is a "
                              "probability only for binary vectors")
-        return bernoulli_log_prob(x, self.logits(x), validate=False).sum(-1)
+        return bernoulli_log_prob(x, self._logits(x), validate=False).sum(-1)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -116,21 +117,15 @@ class MADE(nn.Module):
         x = torch.zeros(n, self.dim, dtype=p.dtype, device=p.device)
         for d in self.order.tolist():
             u = torch.rand(n, generator=generator, dtype=p.dtype, device=p.device)
-            x[:, d] = (u < torch.sigmoid(self.logits(x)[:, d])).to(p.dtype)
+            x[:, d] = (u < torch.sigmoid(self._logits(x)[:, d])).to(p.dtype)
         return x
-
-
-def all_binary_vectors(dim: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Every binary vector of length ``dim``, (2^dim, dim), row i the bits of i."""
-    check_count("dim", dim, maximum=MAX_ENUMERATE_DIM)
-    bits = (torch.arange(2 ** dim)[:, None] >> torch.arange(dim)[None, :]) & 1
-    return bits.to(dtype)
 
 
 def total_log_probability(model: MADE) -> float:
     r""":math:`\log\sum_{x\in\{0,1\}^D} p(x)` by enumerating all 2^D vectors (D ≤
-    :data:`MAX_ENUMERATE_DIM`): 0 for a normalized model, up to float rounding (log-sum-exp of
-    2^D terms: about 2^D·ε relative at worst, far less in practice)."""
+    :data:`~elbolab.densities.MAX_ENUMERATE_DIM`): 0 for a normalized model, up to float
+    rounding (log-sum-exp of 2^D terms: about 2^D·ε relative at worst, far less in
+    practice)."""
     if not isinstance(model, MADE):
         raise TypeError(f"model must be a MADE, got {type(model).__name__}")
     p = next(model.parameters())
@@ -159,6 +154,5 @@ def forbidden_dependencies(model: MADE) -> torch.Tensor:
     return rank[None, :] >= rank[:, None]
 
 
-__all__ = ["MADE", "MAX_ENUMERATE_DIM", "all_binary_vectors",
-           "forbidden_dependencies", "logit_jacobian", "made_degrees", "made_masks",
+__all__ = ["MADE", "forbidden_dependencies", "logit_jacobian", "made_degrees", "made_masks",
            "total_log_probability"]

@@ -258,7 +258,7 @@ def samples_per_second(sample: Callable[[int], torch.Tensor], n: int = 256,
 def binary_ddpm_samples(ddpm, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Binary images from a DDPM trained on data at ±1 with the two-bin decoder: ancestral
     sampling to x_1's mean, then the decoder's own draw, :math:`x_0 = \mathbb 1[\mu + \sigma_1
-    arepsilon > 0]` (its bin for +1 is [0, ∞)); (n, D) in {0, 1}."""
+    \varepsilon > 0]` (its bin for +1 is [0, ∞)); (n, D) in {0, 1}."""
     check_count("n", n, maximum=MAX_DRAWS)
     dim = ddpm.net.dim
     dtype = next(ddpm.net.parameters()).dtype

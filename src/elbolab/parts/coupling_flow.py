@@ -135,6 +135,10 @@ class CouplingFlow(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z, log|det ∂z/∂x|), shapes (batch, D) and (batch,)."""
         self._check_x("x", x)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` without the checks, for :meth:`log_prob`, which made its own."""
         logdet = x.new_zeros(x.shape[0])
         if self.preprocess is not None:
             x, ld = self.preprocess(x)
@@ -153,11 +157,11 @@ class CouplingFlow(nn.Module):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         r""":math:`\log\mathcal N(f(x); 0, I) + \log|\det\partial f/\partial x|`, (batch,),
         nats; −inf outside the preprocessing box (a density that is zero there)."""
+        self._check_x("x", x)
         if self.preprocess is not None:
-            self._check_x("x", x)
             inside = ((x > 0) & (x < self.preprocess.width)).all(-1)
             x = torch.where(inside[:, None], x, torch.full_like(x, self.preprocess.width / 2))
-        z, logdet = self.forward(x)
+        z, logdet = self._forward(x)
         lp = -0.5 * (z.square().sum(-1) + self.dim * LOG_2PI) + logdet
         return lp if self.preprocess is None else lp.masked_fill(~inside, -math.inf)
 

@@ -42,7 +42,7 @@ from elbolab.diffusion import (
     train_binary_diffusion,
     train_ddpm,
 )
-from elbolab.diffusion.binary import all_bit_vectors
+from elbolab.estimators import monte_carlo_mean
 from elbolab.kl import gaussian_kl
 from elbolab.parts.autoregressive import (
     MADE,
@@ -217,12 +217,6 @@ print(f"{len(train_x):,} training images (grey levels, binarized per batch), {le
       f"binarized test images of D = {D} pixels")
 
 
-def nats(per_image):
-    """(mean, standard error) of a per-image tensor."""
-    v = per_image.double()
-    return v.mean().item(), (v.std() / len(v) ** 0.5).item()
-
-
 # %% [markdown]
 # ### Autoregressive: MADE, an exact likelihood
 #
@@ -363,7 +357,8 @@ with torch.no_grad():
     deq_1 = torch.stack([dequantized_log_likelihood(flow.log_prob, x_eval, 1, fam_gen)
                          for _ in range(4)]).mean(0)
     deq_k = dequantized_log_likelihood(flow.log_prob, x_eval, k_deq, fam_gen)
-gain, gain_se = nats(deq_k - deq_1)
+gain_est = monte_carlo_mean((deq_k - deq_1).double())
+gain, gain_se = gain_est.estimate.item(), gain_est.stderr.item()
 print(f"dequantized bound, per image: E_u log p(x+u) {deq_1.mean():.2f}, {k_deq}-sample "
       f"{deq_k.mean():.2f} nats: {gain:.2f} ± {gain_se:.2f} of the gap recovered")
 log.at_least("MNIST flow: the k-sample dequantized bound is above the Jensen bound (z-score, "
@@ -423,7 +418,6 @@ tiny.eval()
 with torch.no_grad():
     tiny_log_p = exact_log_likelihood(tiny)
 tiny_total = torch.logsumexp(tiny_log_p, 0).item()
-states = all_bit_vectors(9)
 tiny_test = static_binarization(torch.nn.functional.adaptive_avg_pool2d(
     x_eval.reshape(-1, 1, *shape), 3).reshape(-1, 9).double(), SEED)
 codes = (tiny_test @ (2.0 ** torch.arange(9, dtype=torch.float64))).long()
@@ -557,7 +551,8 @@ family_rows = []
 for name, key, kind, per_image, published, source in rows:
     if train.name != "mnist" and published is not None:  # MNIST's figures say nothing here
         published, source = None, f"(an MNIST figure: {source})"
-    mean, se = nats(per_image)
+    est = monte_carlo_mean(per_image.double())
+    mean, se = est.estimate.item(), est.stderr.item()
     b = js.get(key)
     table.append(f"| {name} | {kind} | {mean:.2f} ± {se:.2f} | {mean / (D * LN2):.3f} | "
                  + (f"{b.estimate.item():.3f}" if b is not None else "—") + " | "
@@ -568,7 +563,7 @@ table.append(f"| GAN | no likelihood: a discriminator's JS bound (data against d
              f"{null.estimate.item():.3f}) | — | — | — | — | — | Goodfellow et al. 2014; "
              "Nowozin et al. 2016 |")
 display(Markdown("\n".join(table)))
-made_mean, _ = nats(made_nll)
+made_mean = made_nll.double().mean().item()
 if train.name == "mnist":
     print(f"MADE's exact NLL {made_mean:.2f} nats against the published 86.64: "
           f"{made_mean - 86.64:+.2f}; this model has one hidden layer of 500 and trained for "
